@@ -1,0 +1,34 @@
+# Everything a fresh machine needs is installed here, into ./.venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SAMPLE := benchmarks/data/routerbench_0shot_subset.csv.gz
+
+.PHONY: install test lint demo bench clean
+
+install: $(VENV)/.installed
+
+# torch goes in first, pinned, so nothing later can pull the CUDA build (design.md §6).
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected no test: that is a failure here, not a pass.
+test: lint
+	$(VENV)/bin/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+demo: install
+	$(VENV)/bin/routeyard replay --data $(SAMPLE) --out replay-demo
+
+bench: install
+	$(PY) -m benchmarks.bench_replay
+
+clean:
+	rm -rf $(VENV) replay-demo .mypy_cache .pytest_cache .ruff_cache

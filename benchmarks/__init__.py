@@ -1,0 +1,1 @@
+"""The offline harness (replay, metrics, reports), synthetic data and benchmark scripts."""

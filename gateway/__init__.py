@@ -1,0 +1,1 @@
+"""The routing proxy: HTTP, routing policies, backends, usage. May import judges and predictor."""

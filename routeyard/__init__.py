@@ -1,0 +1,1 @@
+"""The `routeyard` command: argument parsing and wiring; the layers below do the work."""
