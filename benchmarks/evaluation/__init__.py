@@ -1,0 +1,1 @@
+"""Router evaluation: points, hulls, AIQ, sweeps and cascades, vectorised over numpy arrays."""

@@ -1,0 +1,264 @@
+"""Replay an outcome table through routers and score them: the offline harness's core.
+
+Per dataset (design.md §3): split by sample_id (seed 42, 70/30); every router is built or calibrated on
+the train rows only and scored on the test rows; each router's curve gets its hull, its AIQ over the
+dataset's fixed cost range [cheapest, dearest single model's mean test cost] and RouterBench's AIQ.
+Pooled results average the per-dataset curves point by point (settings align across datasets) and the
+per-dataset AIQs, unweighted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from benchmarks.evaluation.aiq import aiq, routerbench_aiq
+from benchmarks.evaluation.cascade import BUDGETS, ERROR_RATES, cascade_curve
+from benchmarks.evaluation.hull import Hull, nondecreasing_hull
+from benchmarks.evaluation.points import Curve, oracle_curve, random_curve, single_model_curve
+from benchmarks.evaluation.sweep import willingness_to_pay_curve
+from gateway.policy.cascade import cascade_order
+from gateway.policy.willingness_to_pay import log_spaced_grid
+from predictor.outcome_table import IndexArray, OutcomeTable
+from predictor.split import DEFAULT_SEED, split_by_dataset
+
+FloatArray = NDArray[np.float64]
+BASELINES = ("oracle", "zero", "random", "cascade")
+ROUTERS = (*BASELINES, "perfect", "predictions")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted quality and $ cost for every row of the replayed table, (n, m) each."""
+
+    quality: FloatArray
+    cost: FloatArray
+    name: str = "predictions"
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What to replay; defaults follow design.md §3."""
+
+    routers: tuple[str, ...] = BASELINES
+    datasets: tuple[str, ...] | None = None
+    grid: FloatArray = field(default_factory=log_spaced_grid)
+    budgets: tuple[float, ...] = BUDGETS
+    error_rates: tuple[float, ...] = ERROR_RATES
+    threshold: float = 0.5
+    seed: int = DEFAULT_SEED
+
+
+@dataclass(frozen=True)
+class RouterResult:
+    curve: Curve
+    hull: Hull
+    aiq: float
+    aiq_routerbench: float
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """One dataset's (or the pool's) scores; ``cost_range`` is the AIQ range in $ per prompt."""
+
+    dataset: str
+    n_train: int
+    n_test: int
+    missing_quality: int
+    cost_range: tuple[float, float]
+    routerbench_max_cost: float
+    single_models: Curve
+    routers: tuple[RouterResult, ...]
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    source: str
+    settings: ReplaySettings
+    datasets: tuple[DatasetResult, ...]
+    pooled: DatasetResult
+    repairs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """What routers see of one dataset: train and test rows of the table, predictions for the test rows."""
+
+    table: OutcomeTable
+    train: IndexArray
+    test: IndexArray
+    predictions: Predictions | None
+
+    def test_arrays(self) -> tuple[FloatArray, FloatArray]:
+        return self.table.quality[self.test], self.table.cost[self.test]
+
+
+RouterBuilder = Callable[[_Slice, ReplaySettings], list[Curve]]
+
+
+def replay(
+    table: OutcomeTable,
+    settings: ReplaySettings,
+    *,
+    predictions: Predictions | None = None,
+    progress: bool = False,
+) -> ReplayReport:
+    """Score ``settings.routers`` on every selected dataset of ``table`` and pool the results.
+
+    Raises ``ValueError`` for an unknown router or dataset, the ``predictions`` router without
+    predictions, predictions of the wrong shape, or a dataset with no test rows.
+    """
+    _check(table, settings, predictions)
+    splits = split_by_dataset(table, seed=settings.seed)
+    names = settings.datasets or tuple(splits)
+    results = []
+    for name in _progress(names, progress):
+        split = splits[name]
+        if len(split.test) == 0:
+            raise ValueError(f"dataset {name!r} has no test prompts")
+        results.append(_score_dataset(_Slice(table, split.train, split.test, predictions), name, settings))
+    return ReplayReport(table.source, settings, tuple(results), _pool(results), table.repairs)
+
+
+def _score_dataset(data: _Slice, name: str, settings: ReplaySettings) -> DatasetResult:
+    quality, cost = data.test_arrays()
+    models = single_model_curve(quality, cost, data.table.models)
+    cost_range = (float(models.cost.min()), float(models.cost.max()))
+    curves = [curve for router in settings.routers for curve in _BUILDERS[router](data, settings)]
+    max_cost = max(float(curve.cost.max()) for curve in [models, *curves])
+    return DatasetResult(
+        dataset=name,
+        n_train=len(data.train),
+        n_test=len(data.test),
+        missing_quality=int(data.table.missing[data.test].sum()),
+        cost_range=cost_range,
+        routerbench_max_cost=max_cost,
+        single_models=models,
+        routers=tuple(_score_curve(curve, cost_range, max_cost) for curve in curves),
+    )
+
+
+def _score_curve(curve: Curve, cost_range: tuple[float, float], max_cost: float) -> RouterResult:
+    hull = nondecreasing_hull(curve.cost, curve.quality)
+    return RouterResult(curve, hull, aiq(hull, *cost_range), routerbench_aiq(hull, max_cost))
+
+
+def _pool(results: list[DatasetResult]) -> DatasetResult:
+    """Unweighted mean over datasets: curves point by point, AIQs and ranges as numbers."""
+    pooled_routers = []
+    for position, first in enumerate(results[0].routers):
+        per_dataset = [r.routers[position] for r in results]
+        curve = _mean_curve([r.curve for r in per_dataset])
+        hull = nondecreasing_hull(curve.cost, curve.quality)
+        pooled_routers.append(
+            RouterResult(
+                curve,
+                hull,
+                float(np.mean([r.aiq for r in per_dataset])),
+                float(np.mean([r.aiq_routerbench for r in per_dataset])),
+            )
+        )
+    models = _mean_curve([r.single_models for r in results])
+    return DatasetResult(
+        dataset="pooled",
+        n_train=sum(r.n_train for r in results),
+        n_test=sum(r.n_test for r in results),
+        missing_quality=sum(r.missing_quality for r in results),
+        cost_range=(float(models.cost.min()), float(models.cost.max())),
+        routerbench_max_cost=max(r.routerbench_max_cost for r in results),
+        single_models=models,
+        routers=tuple(pooled_routers),
+    )
+
+
+def _mean_curve(curves: list[Curve]) -> Curve:
+    first = curves[0]
+    cost = np.mean([c.cost for c in curves], axis=0)
+    quality = np.mean([c.quality for c in curves], axis=0)
+    return Curve(first.router, cost, quality, first.labels)
+
+
+def _oracle(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    return [oracle_curve(*data.test_arrays())]
+
+
+def _zero(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    return [single_model_curve(*data.test_arrays(), data.table.models)]
+
+
+def _random(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    return [random_curve(*data.test_arrays())]
+
+
+def _perfect(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    """The willingness-to-pay router fed the recorded truth: an upper bound for any predictor."""
+    quality, cost = data.test_arrays()
+    return [willingness_to_pay_curve("wtp-perfect", quality, cost, quality, cost, settings.grid)]
+
+
+def _predicted(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    assert data.predictions is not None  # checked by replay()
+    p = data.predictions
+    quality, cost = data.test_arrays()
+    predicted_quality, predicted_cost = p.quality[data.test], p.cost[data.test]
+    return [
+        willingness_to_pay_curve(
+            f"wtp-{p.name}", predicted_quality, predicted_cost, quality, cost, settings.grid
+        )
+    ]
+
+
+def _cascade(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    """One curve per judge error rate; models ordered by mean cost on the train rows."""
+    calibration = data.train if len(data.train) else data.test
+    order = cascade_order(data.table.cost[calibration].mean(axis=0))
+    quality, cost = data.test_arrays()
+    rng = np.random.default_rng(settings.seed)
+    return [
+        cascade_curve(
+            quality,
+            cost,
+            order,
+            budgets=settings.budgets,
+            threshold=settings.threshold,
+            error_rate=error_rate,
+            rng=rng,
+        )
+        for error_rate in settings.error_rates
+    ]
+
+
+_BUILDERS: dict[str, RouterBuilder] = {
+    "oracle": _oracle,
+    "zero": _zero,
+    "random": _random,
+    "perfect": _perfect,
+    "predictions": _predicted,
+    "cascade": _cascade,
+}
+
+
+def _check(table: OutcomeTable, settings: ReplaySettings, predictions: Predictions | None) -> None:
+    unknown = set(settings.routers) - set(_BUILDERS)
+    if unknown:
+        raise ValueError(f"unknown routers {sorted(unknown)}; known: {', '.join(ROUTERS)}")
+    if not settings.routers:
+        raise ValueError("no routers to replay")
+    if settings.datasets is not None:
+        absent = set(settings.datasets) - set(table.dataset_names)
+        if absent:
+            raise ValueError(f"datasets {sorted(absent)} not in the table; it has {table.dataset_names}")
+    if "predictions" in settings.routers and predictions is None:
+        raise ValueError("the 'predictions' router needs predictions")
+    if predictions is not None and predictions.quality.shape != table.quality.shape:
+        raise ValueError(f"predictions are {predictions.quality.shape}, table is {table.quality.shape}")
+    if table.n_prompts == 0:
+        raise ValueError(f"{table.source}: the table has no prompts")
+
+
+def _progress(names: Iterable[str], enabled: bool) -> Iterable[str]:
+    return tqdm(list(names), desc="replay", unit="dataset", disable=not enabled, leave=False)

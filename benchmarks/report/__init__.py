@@ -1,0 +1,1 @@
+"""Replay reports: report.md, report.json and curves.png."""
