@@ -36,13 +36,14 @@ def load_predictions(path: Path, table: OutcomeTable) -> Predictions:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet}
+    if path.suffix not in (".csv", ".jsonl", ".parquet"):
+        raise PredictionsError(f"{path}: unsupported extension; use .csv, .jsonl or .parquet")
     try:
         if path.suffix == ".jsonl":
             return pd.read_json(path, lines=True)
-        return readers[path.suffix](path)
-    except KeyError as exc:
-        raise PredictionsError(f"{path}: unsupported extension; use .csv, .jsonl or .parquet") from exc
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise PredictionsError(f"{path}: cannot read predictions ({type(exc).__name__})") from exc
 

@@ -150,7 +150,7 @@ def _score_curve(curve: Curve, cost_range: tuple[float, float], max_cost: float)
 def _pool(results: list[DatasetResult]) -> DatasetResult:
     """Unweighted mean over datasets: curves point by point, AIQs and ranges as numbers."""
     pooled_routers = []
-    for position, first in enumerate(results[0].routers):
+    for position in range(len(results[0].routers)):
         per_dataset = [r.routers[position] for r in results]
         curve = _mean_curve([r.curve for r in per_dataset])
         hull = nondecreasing_hull(curve.cost, curve.quality)
@@ -261,4 +261,5 @@ def _check(table: OutcomeTable, settings: ReplaySettings, predictions: Predictio
 
 
 def _progress(names: Iterable[str], enabled: bool) -> Iterable[str]:
-    return tqdm(list(names), desc="replay", unit="dataset", disable=not enabled, leave=False)
+    bar: Iterable[str] = tqdm(list(names), desc="replay", unit="dataset", disable=not enabled, leave=False)
+    return bar

@@ -6,13 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from predictor.long_format import load_long_table
+from predictor.routerbench_format import load_routerbench_table
+
 from benchmarks.predictions import PredictionsError, load_predictions
 from benchmarks.replay import BASELINES, ROUTERS, ReplayReport, ReplaySettings, replay
 from benchmarks.report.files import write_json, write_markdown
 from benchmarks.report.plot import write_curves_png
-from predictor.long_format import load_long_table
 from predictor.outcome_table import OutcomeTable, OutcomeTableError
-from predictor.routerbench_format import load_routerbench_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +59,8 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     replay_parser.add_argument(
         "--predictions",
         type=Path,
-        help="long file of sample_id, model, predicted_quality, predicted_cost (adds the 'predictions' router)",
+        help="long file of sample_id, model, predicted_quality, predicted_cost "
+        "(adds the 'predictions' router)",
     )
     replay_parser.add_argument("--threshold", type=float, default=0.5, help="judge acceptance threshold")
     replay_parser.add_argument("--seed", type=int, default=42, help="split and judge seed")

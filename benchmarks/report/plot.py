@@ -32,8 +32,9 @@ def _draw_panel(ax: Axes, result: DatasetResult) -> None:
     right = result.routerbench_max_cost * 1.5
     ax.scatter(models.cost, models.quality, color="black", s=18, zorder=3)
     for cost, quality, label in zip(models.cost, models.quality, models.labels, strict=True):
-        ax.annotate(label.split("/")[-1], (cost, quality), fontsize=6.5, xytext=(3, 3),
-                    textcoords="offset points")
+        ax.annotate(
+            label.split("/")[-1], (cost, quality), fontsize=6.5, xytext=(3, 3), textcoords="offset points"
+        )
     colours = _colours(len(result.routers))
     for router, colour in zip(result.routers, colours, strict=True):
         _draw_router(ax, router, colour, right)
@@ -52,8 +53,9 @@ def _draw_router(ax: Axes, router: RouterResult, colour: tuple[float, ...], righ
     hull = router.hull
     label = f"{router.curve.router} (AIQ {router.aiq:.3f})"
     if len(router.curve.cost) == 1:
-        ax.scatter(router.curve.cost, router.curve.quality, marker="*", s=90, color=colour, label=label,
-                   zorder=4)
+        ax.scatter(
+            router.curve.cost, router.curve.quality, marker="*", s=90, color=colour, label=label, zorder=4
+        )
         return
     cost = np.append(hull.cost, max(right, float(hull.cost[-1])))
     quality = np.append(hull.quality, hull.quality[-1])

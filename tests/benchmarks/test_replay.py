@@ -39,7 +39,7 @@ def test_scores_each_dataset_on_its_test_split_over_the_single_model_cost_range(
     assert (alpha.dataset, alpha.n_train, alpha.n_test) == ("alpha", 28, 12)
     means_q, means_c = table.quality[test].mean(axis=0), table.cost[test].mean(axis=0)
     np.testing.assert_allclose(alpha.single_models.quality, means_q)
-    assert alpha.cost_range == (pytest.approx(means_c.min()), pytest.approx(means_c.max()))
+    assert alpha.cost_range == pytest.approx((means_c.min(), means_c.max()))
     zero = router(alpha, "zero")
     assert zero.aiq == pytest.approx(aiq(nondecreasing_hull(means_c, means_q), *alpha.cost_range))
     oracle = router(alpha, "oracle")
