@@ -25,8 +25,8 @@ ObjectArray = NDArray[np.object_]
 class OutcomeTableError(ValueError):
     """A file or array cannot be an outcome table.
 
-    The message names the file, and where it applies the column and the (0-based data) row, so a user
-    can find and fix the cell. It never contains prompt or response text.
+    The message names the file, and where it applies the column and the row (counted from 1 at the first
+    data row), so a user can find and fix the cell. It never contains prompt or response text.
     """
 
 
@@ -42,7 +42,8 @@ class OutcomeTable:
         quality: (n, m) float64 in [0, 1]; ``0.0`` where :attr:`missing` is true.
         missing: (n, m) bool; true where the model's quality on the prompt is unknown.
         cost: (n, m) float64 $ spent by the model answering the prompt, ≥ 0.
-        responses: (n, m) object array of answer text (``str`` or ``None``), or ``None`` when not loaded.
+        responses: (n, m) object array; each element is the answer as a ``tuple[str, ...]`` of turns, or
+            ``None`` where no answer was recorded; the whole attribute is ``None`` when not loaded.
         repairs: human-readable notes of every repair the loader made (dropped duplicates, rescaling).
         source: where the table came from (a path or a generator name), for reports and errors.
     """
