@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         report = runs[0][0]
         _, report_s = timed(lambda: _write_report(report, Path(tmp)))
     seconds = [s for _, s in runs]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
         f"table: {loaded.n_prompts} prompts × {loaded.n_models} models, {len(loaded.dataset_names)} datasets"
     )
@@ -76,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"write report.md + report.json + curves.png: {report_s:.2f} s")
     return 0
+
+
+def _cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.machine()
 
 
 def _write_report(report: ReplayReport, out: Path) -> None:
