@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from predictor.routerbench_format import load_routerbench_table, write_routerbench_table
 
 from benchmarks.replay import Predictions, ReplayReport, ReplaySettings, replay
 from benchmarks.report.files import write_json, write_markdown
 from benchmarks.report.plot import write_curves_png
 from benchmarks.synthetic import generate_synthetic_table
 from predictor.outcome_table import OutcomeTable
+from predictor.routerbench_format import load_routerbench_table, write_routerbench_table
 
 T = TypeVar("T")
 ROUTERS = ("oracle", "zero", "random", "predictions", "cascade")

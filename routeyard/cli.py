@@ -6,14 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from predictor.long_format import load_long_table
-from predictor.routerbench_format import load_routerbench_table
-
 from benchmarks.predictions import PredictionsError, load_predictions
 from benchmarks.replay import BASELINES, ROUTERS, ReplayReport, ReplaySettings, replay
 from benchmarks.report.files import write_json, write_markdown
 from benchmarks.report.plot import write_curves_png
+from predictor.long_format import load_long_table
 from predictor.outcome_table import OutcomeTable, OutcomeTableError
+from predictor.routerbench_format import load_routerbench_table
 
 
 def main(argv: list[str] | None = None) -> int:
