@@ -12,8 +12,6 @@ files. Target (issue 2): evaluation ≤ 2 s wall on 2 cores after loading.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -23,6 +21,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from benchmarks.machine import describe_machine
 from benchmarks.replay import Predictions, ReplayReport, ReplaySettings, replay
 from benchmarks.report.files import write_json, write_markdown
 from benchmarks.report.plot import write_curves_png
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         report = runs[0][0]
         _, report_s = timed(lambda: _write_report(report, Path(tmp)))
     seconds = [s for _, s in runs]
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {describe_machine()}")
     print(
         f"table: {loaded.n_prompts} prompts × {loaded.n_models} models, {len(loaded.dataset_names)} datasets"
     )
@@ -76,15 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"write report.md + report.json + curves.png: {report_s:.2f} s")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.machine()
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.machine()
 
 
 def _write_report(report: ReplayReport, out: Path) -> None:

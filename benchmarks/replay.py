@@ -86,12 +86,12 @@ class ReplayReport:
 
 @dataclass(frozen=True)
 class _Slice:
-    """What routers see of one dataset: train and test rows of the table, predictions for the test rows."""
+    """What routers see of one dataset: train and test rows of the table, every set of predictions."""
 
     table: OutcomeTable
     train: IndexArray
     test: IndexArray
-    predictions: Predictions | None
+    predictions: tuple[Predictions, ...]
 
     def test_arrays(self) -> tuple[FloatArray, FloatArray]:
         return self.table.quality[self.test], self.table.cost[self.test]
@@ -104,14 +104,17 @@ def replay(
     table: OutcomeTable,
     settings: ReplaySettings,
     *,
-    predictions: Predictions | None = None,
+    predictions: Predictions | tuple[Predictions, ...] = (),
     progress: bool = False,
 ) -> ReplayReport:
     """Score ``settings.routers`` on every selected dataset of ``table`` and pool the results.
 
-    Raises ``ValueError`` for an unknown router or dataset, the ``predictions`` router without
-    predictions, predictions of the wrong shape, or a dataset with no test rows.
+    The ``predictions`` router gives one willingness-to-pay curve, ``wtp-<name>``, per set of
+    ``predictions``. Raises ``ValueError`` for an unknown router or dataset, the ``predictions`` router
+    without predictions, predictions of the wrong shape or with repeated names, or a dataset with no
+    test rows.
     """
+    predictions = (predictions,) if isinstance(predictions, Predictions) else tuple(predictions)
     _check(table, settings, predictions)
     splits = split_by_dataset(table, seed=settings.seed)
     names = settings.datasets or tuple(splits)
@@ -201,14 +204,12 @@ def _perfect(data: _Slice, settings: ReplaySettings) -> list[Curve]:
 
 
 def _predicted(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    assert data.predictions is not None  # checked by replay()
-    p = data.predictions
     quality, cost = data.test_arrays()
-    predicted_quality, predicted_cost = p.quality[data.test], p.cost[data.test]
     return [
         willingness_to_pay_curve(
-            f"wtp-{p.name}", predicted_quality, predicted_cost, quality, cost, settings.grid
+            f"wtp-{p.name}", p.quality[data.test], p.cost[data.test], quality, cost, settings.grid
         )
+        for p in data.predictions
     ]
 
 
@@ -242,7 +243,7 @@ _BUILDERS: dict[str, RouterBuilder] = {
 }
 
 
-def _check(table: OutcomeTable, settings: ReplaySettings, predictions: Predictions | None) -> None:
+def _check(table: OutcomeTable, settings: ReplaySettings, predictions: tuple[Predictions, ...]) -> None:
     unknown = set(settings.routers) - set(_BUILDERS)
     if unknown:
         raise ValueError(f"unknown routers {sorted(unknown)}; known: {', '.join(ROUTERS)}")
@@ -252,10 +253,14 @@ def _check(table: OutcomeTable, settings: ReplaySettings, predictions: Predictio
         absent = set(settings.datasets) - set(table.dataset_names)
         if absent:
             raise ValueError(f"datasets {sorted(absent)} not in the table; it has {table.dataset_names}")
-    if "predictions" in settings.routers and predictions is None:
+    if "predictions" in settings.routers and not predictions:
         raise ValueError("the 'predictions' router needs predictions")
-    if predictions is not None and predictions.quality.shape != table.quality.shape:
-        raise ValueError(f"predictions are {predictions.quality.shape}, table is {table.quality.shape}")
+    for p in predictions:
+        if p.quality.shape != table.quality.shape or p.cost.shape != table.quality.shape:
+            raise ValueError(f"predictions {p.name!r} are {p.quality.shape}, table is {table.quality.shape}")
+    names = [p.name for p in predictions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"predictions need distinct names, got {names}")
     if table.n_prompts == 0:
         raise ValueError(f"{table.source}: the table has no prompts")
 

@@ -1,0 +1,131 @@
+"""Predictor artifacts: a directory the gateway and the replay load a trained predictor from.
+
+Layout::
+
+    manifest.json     what the predictor is and what it was trained on (see :class:`Manifest`)
+    index.faiss, labels.npz           (kind "knn")
+    weights.pt, scaling.npz           (kind "mlp")
+
+Loading checks the manifest before it trusts a byte: an unknown format version or kind, an embedder
+of another identity or dimension, or damaged files are an :class:`ArtifactError` that says what
+differs, never silent garbage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from predictor.embedder import Embedder
+from predictor.knn import KnnPredictor
+from predictor.mlp import MlpPredictor
+from predictor.quality_predictor import QualityPredictor
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+KINDS: dict[str, Any] = {"knn": KnnPredictor, "mlp": MlpPredictor}
+
+
+class ArtifactError(ValueError):
+    """A predictor artifact is missing, damaged, or does not fit the embedder it is used with."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``manifest.json`` records.
+
+    Attributes:
+        format_version: :data:`FORMAT_VERSION` of the writer.
+        kind: ``"knn"`` or ``"mlp"``.
+        embedder_identity: :attr:`Embedder.identity` of the embedder the predictor was trained with.
+        dimension: the embedding length.
+        models: the model names, in prediction column order.
+        hyperparameters: the predictor's own (k, weighting, hidden, epochs, …).
+        training_data_sha256: hash of the training rows' ids, labels and costs (see predictor.training).
+        split: how the training rows were chosen (seed, train fraction, rows per dataset).
+        source: the outcome table the rows came from.
+    """
+
+    format_version: int
+    kind: str
+    embedder_identity: str
+    dimension: int
+    models: tuple[str, ...]
+    hyperparameters: dict[str, Any]
+    training_data_sha256: str
+    split: dict[str, Any]
+    source: str
+
+
+def save_artifact(predictor: QualityPredictor, manifest: Manifest, directory: str | Path) -> None:
+    """Write ``predictor`` and ``manifest`` into ``directory``, replacing it whole (never half-written)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        predictor.save(staging)
+        (staging / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    """The manifest of the artifact in ``directory``; raises :class:`ArtifactError`."""
+    path = Path(directory) / MANIFEST_FILE
+    try:
+        raw = json.loads(path.read_text())
+        manifest = Manifest(**{**raw, "models": tuple(raw["models"])})
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{directory}: not a predictor artifact (no {MANIFEST_FILE})") from exc
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ArtifactError(f"{path}: damaged manifest ({type(exc).__name__})") from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{directory}: artifact format version {manifest.format_version}, this routeyard reads "
+            f"{FORMAT_VERSION}; retrain with `routeyard train`"
+        )
+    if manifest.kind not in KINDS:
+        raise ArtifactError(
+            f"{directory}: unknown predictor kind {manifest.kind!r}; known: {', '.join(KINDS)}"
+        )
+    return manifest
+
+
+def check_embedder(manifest: Manifest, embedder: Embedder, directory: str | Path) -> None:
+    """Raise :class:`ArtifactError` unless ``embedder`` makes the vectors the artifact was trained on."""
+    if embedder.identity != manifest.embedder_identity:
+        raise ArtifactError(
+            f"{directory}: trained with embedder {manifest.embedder_identity!r}, "
+            f"but used with {embedder.identity!r}"
+        )
+    if embedder.dimension != manifest.dimension:
+        raise ArtifactError(
+            f"{directory}: trained on {manifest.dimension}-d embeddings, the embedder makes "
+            f"{embedder.dimension}-d ones"
+        )
+
+
+def load_artifact(directory: str | Path, embedder: Embedder) -> tuple[QualityPredictor, Manifest]:
+    """Load the predictor in ``directory`` for use with ``embedder``; raises :class:`ArtifactError`."""
+    manifest = read_manifest(directory)
+    check_embedder(manifest, embedder, directory)
+    try:
+        predictor: QualityPredictor = KINDS[manifest.kind].load(
+            Path(directory), manifest.models, manifest.hyperparameters
+        )
+    except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
+        raise ArtifactError(f"{directory}: damaged {manifest.kind} files ({type(exc).__name__})") from exc
+    if predictor.dimension != manifest.dimension:
+        raise ArtifactError(
+            f"{directory}: files hold {predictor.dimension}-d data, manifest says {manifest.dimension}"
+        )
+    return predictor, manifest

@@ -1,0 +1,115 @@
+"""Training a quality predictor on an outcome table's train split, ready to save as an artifact.
+
+The rows trained on are the union of every dataset's train split (design.md §3: seed 42, 70/30), so
+a replay of the same table scores the predictor on prompts it never saw; ``train_fraction=1.0`` trains
+on every row (for a production artifact). Prompts are embedded as :func:`embedding_text` of their turns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from predictor.artifact import FORMAT_VERSION, Manifest
+from predictor.embedder import Embedder, Vectors, embedding_text
+from predictor.knn import KnnPredictor
+from predictor.mlp import MlpPredictor
+from predictor.outcome_table import IndexArray, OutcomeTable
+from predictor.quality_predictor import QualityPredictor
+from predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION, split_by_dataset
+
+_CHUNK = 512  # prompts per embedding call: a progress step, and a bound on memory
+
+
+@dataclass(frozen=True)
+class TrainedPredictor:
+    predictor: QualityPredictor
+    manifest: Manifest
+    train_rows: IndexArray
+
+
+def embed_prompts(
+    embedder: Embedder, prompts: Iterable[tuple[str, ...]], *, progress: bool = False
+) -> Vectors:
+    """(n, d) embeddings of prompts given as turn tuples, in chunks (with a progress bar if asked)."""
+    texts = [embedding_text(turns) for turns in prompts]
+    chunks = [texts[start : start + _CHUNK] for start in range(0, len(texts), _CHUNK)]
+    bar = tqdm(chunks, desc="embed", unit="chunk", disable=not progress, leave=False)
+    parts = [embedder.embed(chunk) for chunk in bar]
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+
+def train_rows(
+    table: OutcomeTable, *, seed: int = DEFAULT_SEED, train_fraction: float = DEFAULT_TRAIN_FRACTION
+) -> tuple[IndexArray, dict[str, Any]]:
+    """Row indices of every dataset's train split, ascending, and a record of the split for manifests."""
+    splits = split_by_dataset(table, seed=seed, train_fraction=train_fraction)
+    rows = np.sort(np.concatenate([s.train for s in splits.values()]))
+    record = {
+        "seed": seed,
+        "train_fraction": train_fraction,
+        "train_rows_per_dataset": {name: len(s.train) for name, s in splits.items()},
+    }
+    return rows, record
+
+
+def training_data_hash(table: OutcomeTable, rows: IndexArray) -> str:
+    """SHA-256 over the rows' sample_ids, the models, qualities, missing mask and costs."""
+    digest = hashlib.sha256()
+    digest.update("\0".join(table.sample_ids[rows].tolist()).encode())
+    digest.update("\0".join(table.models).encode())
+    for array in (table.quality[rows], table.missing[rows], table.cost[rows]):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def train_predictor(
+    table: OutcomeTable,
+    embedder: Embedder,
+    kind: str,
+    *,
+    seed: int = DEFAULT_SEED,
+    train_fraction: float = DEFAULT_TRAIN_FRACTION,
+    embeddings: Vectors | None = None,
+    progress: bool = False,
+    **hyperparameters: Any,
+) -> TrainedPredictor:
+    """Train a ``kind`` (``"knn"`` or ``"mlp"``) predictor on the table's train split.
+
+    ``embeddings`` (n, d), when given, are the table's prompts already embedded by ``embedder``;
+    ``hyperparameters`` go to the predictor (``k``, ``weighting`` for KNN; ``hidden``, ``epochs``, … for
+    the MLP). Raises ``ValueError`` for an unknown kind or an empty train split.
+    """
+    rows, split = train_rows(table, seed=seed, train_fraction=train_fraction)
+    if len(rows) == 0:
+        raise ValueError("the train split is empty: the table is too small")
+    vectors = (
+        embed_prompts(embedder, table.prompts[rows], progress=progress)
+        if embeddings is None
+        else embeddings[rows]
+    )
+    labels = (table.quality[rows], table.missing[rows], table.cost[rows], table.models)
+    predictor: QualityPredictor
+    if kind == "knn":
+        predictor = KnnPredictor(vectors, *labels, **hyperparameters)
+    elif kind == "mlp":
+        predictor = MlpPredictor.train(vectors, *labels, **hyperparameters)
+    else:
+        raise ValueError(f"unknown predictor kind {kind!r}; known: knn, mlp")
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        kind=kind,
+        embedder_identity=embedder.identity,
+        dimension=embedder.dimension,
+        models=table.models,
+        hyperparameters=predictor.hyperparameters,
+        training_data_sha256=training_data_hash(table, rows),
+        split=split,
+        source=table.source,
+    )
+    return TrainedPredictor(predictor, manifest, rows)

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from benchmarks.synthetic import generate_synthetic_table
+from predictor.hashing_embedder import HashingEmbedder
+from predictor.split import split_by_dataset
+from predictor.training import train_predictor, train_rows, training_data_hash
+
+
+@pytest.fixture(scope="module")
+def table():
+    return generate_synthetic_table(seed=1, n_prompts=300)
+
+
+def test_training_uses_exactly_every_datasets_train_split(table):
+    rows, record = train_rows(table)
+    expected = np.sort(np.concatenate([s.train for s in split_by_dataset(table).values()]))
+    np.testing.assert_array_equal(rows, expected)
+    assert record["train_rows_per_dataset"] == {n: len(s.train) for n, s in split_by_dataset(table).items()}
+    trained = train_predictor(table, HashingEmbedder(), "knn", k=3)
+    np.testing.assert_array_equal(trained.train_rows, expected)
+    assert trained.predictor.hyperparameters["n_indexed"] == len(expected)
+
+
+def test_the_training_hash_changes_with_any_label(table):
+    rows, _ = train_rows(table)
+    before = training_data_hash(table, rows)
+    assert before == training_data_hash(table, rows)
+    changed = table.select(np.arange(table.n_prompts))
+    changed.cost[rows[0], 0] += 1e-9
+    assert training_data_hash(changed, rows) != before
+    assert training_data_hash(table, rows[1:]) != before
+
+
+def test_unknown_kinds_are_refused(table):
+    with pytest.raises(ValueError, match="unknown predictor kind 'svm'"):
+        train_predictor(table, HashingEmbedder(), "svm")
