@@ -34,6 +34,8 @@ WEIGHTINGS = ("uniform", "distance")
 INDEX_FILE = "index.faiss"
 LABELS_FILE = "labels.npz"
 _SINGLE_THREAD_BELOW = 16  # queries per call
+TUNED_PARAMETERS: dict[str, Any] = {"k": 40, "weighting": "distance", "prior_k": 400, "shrinkage": 0.65}
+"""The best settings measured on the RouterBench subset (benchmarks/RESULTS.md); the CLI's defaults."""
 
 
 class KnnPredictor:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from predictor.knn import TUNED_PARAMETERS, WEIGHTINGS
 from predictor.long_format import load_long_table
 from predictor.outcome_table import OutcomeTable
 from predictor.routerbench_format import load_routerbench_table
@@ -39,16 +40,24 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
 def add_knn_arguments(parser: argparse.ArgumentParser) -> None:
     """``--k``, ``--weighting``, ``--prior-k``, ``--shrinkage``; defaults are the best measured on the
     RouterBench subset (benchmarks/RESULTS.md)."""
-    parser.add_argument("--k", type=int, default=40, help="KNN: neighbours that vote (default 40)")
+    tuned = TUNED_PARAMETERS
     parser.add_argument(
-        "--weighting", choices=("uniform", "distance"), default="distance", help="KNN: how votes weigh"
+        "--k", type=int, default=tuned["k"], help="KNN: neighbours that vote (default %(default)s)"
     )
-    parser.add_argument("--prior-k", type=int, default=400, help="KNN: wide neighbourhood (default 400)")
+    parser.add_argument(
+        "--weighting",
+        choices=WEIGHTINGS,
+        default=tuned["weighting"],
+        help="KNN: how votes weigh (default %(default)s)",
+    )
+    parser.add_argument(
+        "--prior-k", type=int, default=tuned["prior_k"], help="KNN: wide neighbourhood (default %(default)s)"
+    )
     parser.add_argument(
         "--shrinkage",
         type=float,
-        default=0.65,
-        help="KNN: weight of the wide neighbourhood's mean quality, 0 – 1 (default 0.65)",
+        default=tuned["shrinkage"],
+        help="KNN: weight of the wide neighbourhood's mean quality, 0 – 1 (default %(default)s)",
     )
 
 
