@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from routeyard import onnx_command, replay_command, train_command
+from routeyard import onnx_command, replay_command, serve_command, train_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,4 +28,5 @@ def _parser() -> argparse.ArgumentParser:
     replay_command.add_parser(commands)
     train_command.add_parser(commands)
     onnx_command.add_parser(commands)
+    serve_command.add_parser(commands)
     return parser

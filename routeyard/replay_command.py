@@ -31,7 +31,7 @@ from routeyard.arguments import (
     load_table,
     names,
 )
-from routeyard.embedders import make_embedder
+from routeyard.embedders import embedder_named
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,7 +101,7 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
     unknown = set(args.train) - {"knn", "mlp"}
     if unknown:
         raise ValueError(f"--train: unknown predictor kinds {sorted(unknown)}; known: knn, mlp")
-    embedder = make_embedder(args.embedder, cached=not args.no_cache)
+    embedder = embedder_named(args.embedder, cached=not args.no_cache)
     embeddings = embed_prompts(embedder, table.prompts, progress=sys.stderr.isatty())
     out: list[Predictions] = []
     for directory in args.predictor:

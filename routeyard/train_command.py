@@ -15,7 +15,7 @@ from routeyard.arguments import (
     knn_parameters,
     load_table,
 )
-from routeyard.embedders import make_embedder
+from routeyard.embedders import embedder_named
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     table = load_table(args.data, args.format)
-    embedder = make_embedder(args.embedder, cached=not args.no_cache)
+    embedder = embedder_named(args.embedder, cached=not args.no_cache)
     params = (
         knn_parameters(args) if args.predictor == "knn" else {"hidden": args.hidden, "epochs": args.epochs}
     )

@@ -53,6 +53,34 @@ def choose_by_willingness_to_pay(
     return _lexicographic_best(-utility, predicted_cost)
 
 
+def rank_by_willingness_to_pay(
+    predicted_quality: FloatArray,
+    predicted_cost: FloatArray,
+    willingness_to_pay: float,
+    allowed: NDArray[np.bool_] | None = None,
+) -> list[IndexArray]:
+    """Every allowed model per prompt, best first by the rule of :func:`choose_by_willingness_to_pay`.
+
+    The first entry of each row is exactly that function's choice (tested); the rest is the order the
+    gateway falls back in when the chosen backend fails. ``allowed`` (n, m), default all, drops models
+    (excluded, over a cost cap, under a quality floor); a row may end up empty.
+
+    Returns:
+        n arrays of column indices, best first.
+    """
+    _check(predicted_quality, predicted_cost, willingness_to_pay)
+    if willingness_to_pay == 0.0:
+        primary, secondary = predicted_cost, -predicted_quality
+    elif math.isinf(willingness_to_pay):
+        primary, secondary = -predicted_quality, predicted_cost
+    else:
+        primary, secondary = predicted_cost / willingness_to_pay - predicted_quality, predicted_cost
+    order = np.lexsort((secondary, primary), axis=1)
+    if allowed is None:
+        return [np.asarray(row, dtype=np.intp) for row in order]
+    return [np.asarray(row[allowed[i, row]], dtype=np.intp) for i, row in enumerate(order)]
+
+
 def _lexicographic_best(primary: FloatArray, secondary: FloatArray) -> IndexArray:
     """Per row, the column with the least ``primary``, ties broken by the least ``secondary``."""
     best = primary.min(axis=1, keepdims=True)

@@ -2,8 +2,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from gateway.policy.willingness_to_pay import choose_by_willingness_to_pay, log_spaced_grid
+from gateway.policy.willingness_to_pay import (
+    choose_by_willingness_to_pay,
+    log_spaced_grid,
+    rank_by_willingness_to_pay,
+)
 
 QUALITY = np.array([[0.5, 0.8, 0.9], [0.9, 0.9, 0.2]])
 COST = np.array([[0.001, 0.01, 0.1], [0.01, 0.001, 0.001]])
@@ -45,3 +52,27 @@ def test_rejects_invalid_willingness(bad):
 def test_rejects_mismatched_shapes():
     with pytest.raises(ValueError):
         choose_by_willingness_to_pay(QUALITY, COST[:, :2], 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda m: st.tuples(
+            arrays(np.float64, (3, m), elements=st.sampled_from([0.0, 0.25, 0.5, 1.0])),
+            arrays(np.float64, (3, m), elements=st.sampled_from([0.0, 0.001, 0.01, 0.1])),
+        )
+    ),
+    st.sampled_from([0.0, 1e-3, 0.1, 1.0, 10.0, math.inf]),
+)
+def test_the_ranking_starts_with_the_choice_and_holds_every_model_once(labels, willingness_to_pay):
+    quality, cost = labels
+    ranking = rank_by_willingness_to_pay(quality, cost, willingness_to_pay)
+    chosen = choose_by_willingness_to_pay(quality, cost, willingness_to_pay)
+    assert [row[0] for row in ranking] == chosen.tolist()
+    assert all(sorted(row.tolist()) == list(range(quality.shape[1])) for row in ranking)
+
+
+def test_the_ranking_drops_models_that_are_not_allowed():
+    allowed = np.array([[True, False, True], [False, False, False]])
+    ranking = rank_by_willingness_to_pay(QUALITY, COST, math.inf, allowed)
+    assert ranking[0].tolist() == [2, 0] and ranking[1].tolist() == []

@@ -1,0 +1,190 @@
+"""The FastAPI application: endpoints, authentication, body limits, and the one place errors are rendered.
+
+``create_app(settings)`` builds everything (nothing happens at import). Endpoints:
+``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz`` (the process serves),
+``GET /readyz`` (every router's predictor is loaded). Routers load in the background after start-up;
+until then requests naming a backend are served and requests naming a router get 503 ``not_ready``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import traceback
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from gateway.assembly import build_backends, load_routers
+from gateway.completions import AUTO_MODEL, Routes, serve_completion
+from gateway.embedding_batcher import EmbeddingBatcher
+from gateway.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequestError,
+    NotReadyError,
+    RequestTooLargeError,
+)
+from gateway.settings import GatewaySettings
+from gateway.usage import InMemoryUsageLog, UsageLog
+from gateway.wire import ChatCompletionRequest
+from predictor.embedder import Embedder
+from predictor.embedder_choice import make_embedder
+
+logger = logging.getLogger("routeyard.gateway")
+
+
+def create_app(
+    settings: GatewaySettings, *, embedder: Embedder | None = None, usage_log: UsageLog | None = None
+) -> FastAPI:
+    """The gateway for ``settings``; ``embedder`` (default: ``settings.embedder``) embeds prompts for
+    routers, ``usage_log`` (default: in memory) receives one record per request."""
+    log: UsageLog = usage_log if usage_log is not None else InMemoryUsageLog()
+    routes = Routes(
+        backends={},
+        router_names={r.name for r in settings.routers},
+        default_router=settings.default_router,
+    )
+    state: dict[str, Any] = {"ready": not settings.routers}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+        async with httpx.AsyncClient(limits=limits) as client:
+            routes.backends.update(build_backends(settings, client))
+            loading = asyncio.create_task(_load_routers(settings, embedder, routes, state))
+            yield
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
+            if state.get("batcher") is not None:
+                await state["batcher"].close()
+
+    app = FastAPI(title="routeyard", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.routes, app.state.usage_log, app.state.settings = routes, log, settings
+    app.state.runtime = state  # "ready", and the "batcher" once routers load
+    _add_error_handlers(app)
+    keys = settings.client_keys()
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        _authorize(request, keys)
+        parsed = _parse(await _read_body(request, settings.max_body_bytes))
+        return await serve_completion(parsed, routes, log, f"req_{uuid.uuid4().hex}")
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        _authorize(request, keys)
+        entries = [_model_entry(name, "backend") for name in routes.backends]
+        entries += [_model_entry(name, "router") for name in sorted(routes.router_names)]
+        if settings.default_router:
+            entries.append(_model_entry(AUTO_MODEL, "router", default=settings.default_router))
+        return {"object": "list", "data": entries}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        if not state["ready"]:
+            raise NotReadyError(f"not ready: {routes.not_ready_reason}")
+        return {"status": "ready"}
+
+    return app
+
+
+async def _load_routers(
+    settings: GatewaySettings, embedder: Embedder | None, routes: Routes, state: dict[str, Any]
+) -> None:
+    if not settings.routers:
+        return
+    try:
+        if embedder is None:
+            embedder = await asyncio.to_thread(
+                make_embedder, settings.embedder, settings.cache_dir.expanduser()
+            )
+        batcher = EmbeddingBatcher(
+            embedder, window=settings.batch_window_ms / 1000.0, max_batch=settings.max_batch
+        )
+        state["batcher"] = batcher
+        routes.routers.update(await asyncio.to_thread(load_routers, settings, batcher))
+        state["ready"] = True
+        logger.info("routers loaded: %s", ", ".join(routes.routers))
+    except Exception as exc:  # a broken artifact must not kill the process that serves backends
+        routes.not_ready_reason = f"loading the routers failed: {exc}"
+        logger.error("loading the routers failed: %s", exc)
+
+
+def _authorize(request: Request, keys: frozenset[str]) -> None:
+    if not keys:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
+        raise AuthenticationError("missing or invalid API key: send `Authorization: Bearer <key>`")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLargeError(f"request body over the limit of {limit} bytes")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise RequestTooLargeError(f"request body over the limit of {limit} bytes")
+    return bytes(body)
+
+
+def _parse(raw: bytes) -> ChatCompletionRequest:
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequestError("the request body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequestError("the request body must be a JSON object")
+    try:
+        return ChatCompletionRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidRequestError(f"{where}: {first['msg']}", param=where or None) from exc
+
+
+def _model_entry(name: str, kind: str, **extra: str) -> dict[str, Any]:
+    return {
+        "id": name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "routeyard",
+        "routeyard": {"kind": kind, **extra},
+    }
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        error = GatewayError(str(exc.detail), code=f"http_{exc.status_code}")
+        error.type = "invalid_request_error"
+        return JSONResponse(error.body(), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # the type and the frames, never the message: it might quote a prompt
+        logger.error(
+            "internal error %s at\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__))
+        )
+        return JSONResponse(GatewayError("internal error").body(), status_code=500)

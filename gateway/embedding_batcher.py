@@ -1,0 +1,83 @@
+"""Micro-batching prompt embeddings off the event loop.
+
+Embedding is CPU work: done on the event loop it would stall every connection. Concurrent requests'
+texts are collected for at most ``window`` seconds (or until ``max_batch`` wait) and embedded in one
+call on a worker thread, so throughput rises with load while a lone request waits at most the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from predictor.embedder import Embedder, Vectors
+
+
+@dataclass
+class _Pending:
+    text: str
+    done: asyncio.Future[Vectors] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class EmbeddingBatcher:
+    """``await batcher.embed(text)`` → (d,) float32 vector; see the module docstring."""
+
+    def __init__(self, embedder: Embedder, *, window: float = 0.002, max_batch: int = 32) -> None:
+        self.embedder = embedder
+        self.window = window
+        self.max_batch = max_batch
+        self.batches = 0  # embedding calls made, for metrics and tests
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    async def embed(self, text: str) -> Vectors:
+        """The embedding of ``text``, computed in a batch with whatever else arrived meanwhile."""
+        if self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run())
+        pending = _Pending(text)
+        assert self._queue is not None
+        self._queue.put_nowait(pending)
+        return await pending.done
+
+    async def close(self) -> None:
+        """Stop the worker; pending callers get ``asyncio.CancelledError``."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            deadline = asyncio.get_running_loop().time() + self.window
+            while len(batch) < self.max_batch:
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), timeout))
+                except TimeoutError:
+                    break
+            await self._embed_batch(batch)
+
+    async def _embed_batch(self, batch: list[_Pending]) -> None:
+        live = [p for p in batch if not p.done.cancelled()]
+        if not live:
+            return
+        self.batches += 1
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed, [p.text for p in live])
+        except Exception as exc:  # the embedder's failure is each caller's failure, never the worker's
+            for pending in live:
+                if not pending.done.done():
+                    pending.done.set_exception(exc)
+            return
+        for pending, vector in zip(live, np.asarray(vectors), strict=True):
+            if not pending.done.done():
+                pending.done.set_result(vector)

@@ -1,0 +1,101 @@
+"""The gateway's exceptions, and how each becomes an OpenAI-shaped error response.
+
+Every failure a client can see is one of these, rendered in one place (``gateway.app``) as
+``{"error": {"message", "type", "param", "code"}}`` with the exception's HTTP status::
+
+    GatewayError                      500 server_error
+    ├── InvalidRequestError           400 invalid_request_error   (malformed JSON, wrong types, bad routing)
+    │   ├── ModelNotFoundError        404                         (no backend or router of that name)
+    │   ├── RequestTooLargeError      413
+    │   └── NoBackendFitsError        400                         (exclude / max cost / min quality left none)
+    ├── AuthenticationError           401 authentication_error
+    ├── NotReadyError                 503 service_unavailable     (the router's predictor is still loading)
+    └── UpstreamError                 502 upstream_error          (refused, 5xx, garbage, cut stream)
+        ├── UpstreamTimeoutError      504 upstream_timeout
+        ├── UpstreamRejectedError     the upstream's own 4xx status (its request was bad: not retried)
+        └── BackendUnavailableError   503 service_unavailable     (every candidate failed or is cooling down)
+
+Messages never contain prompt text or upstream keys: they name backends, fields and statuses only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Base of every error a client sees; ``status`` is the HTTP status, ``type`` the OpenAI error type."""
+
+    status = 500
+    type = "server_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or self.default_code
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error object."""
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class InvalidRequestError(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ModelNotFoundError(InvalidRequestError):
+    status = 404
+    default_code = "model_not_found"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    status = 413
+    default_code = "request_too_large"
+
+
+class NoBackendFitsError(InvalidRequestError):
+    default_code = "no_backend_fits"
+
+
+class AuthenticationError(GatewayError):
+    status = 401
+    type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class NotReadyError(GatewayError):
+    status = 503
+    type = "service_unavailable"
+    default_code = "not_ready"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    type = "upstream_error"
+    default_code = "upstream_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status = 504
+    type = "upstream_timeout"
+    default_code = "upstream_timeout"
+
+
+class UpstreamRejectedError(UpstreamError):
+    """The upstream answered 4xx (other than 429): the request itself is bad, so no retry or fallback."""
+
+    type = "invalid_request_error"
+    default_code = "upstream_rejected"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BackendUnavailableError(UpstreamError):
+    status = 503
+    type = "service_unavailable"
+    default_code = "backend_unavailable"

@@ -1,0 +1,66 @@
+"""The request side of the wire: OpenAI chat-completion requests plus routeyard's ``routing`` options.
+
+Models follow OpenAI's field names and allow unknown fields (``tools``, ``response_format``, …), which
+pass through to the upstream untouched. Only what routing needs is validated here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RoutingOptions(BaseModel):
+    """Per-request routing wishes (the SDK's ``extra_body={"routing": {...}}``).
+
+    Attributes:
+        willingness_to_pay: $ per unit of quality, ≥ 0; overrides the router's default.
+        max_cost_usd: no backend predicted to cost more than this per request.
+        min_quality: no backend predicted to score below this, in [0, 1].
+        exclude: backend names never to call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    willingness_to_pay: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    max_cost_usd: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
+    exclude: list[str] = Field(default_factory=list)
+
+
+class ChatMessage(BaseModel):
+    """One message; ``content`` is text, a list of content parts, or absent (tool-call turns)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        """The message's text: the string, or its text parts joined by newlines."""
+        if isinstance(self.content, str):
+            return self.content
+        parts = self.content or []
+        return "\n".join(str(part.get("text", "")) for part in parts if part.get("type") == "text")
+
+
+class ChatCompletionRequest(BaseModel):
+    """``POST /v1/chat/completions``; every field but these passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    routing: RoutingOptions | None = None
+
+    def prompt_turns(self) -> tuple[str, ...]:
+        """The conversation as turns of text, the way prompts are embedded (predictor.embedder)."""
+        return tuple(message.text() for message in self.messages)
+
+    def upstream_body(self, upstream_model: str) -> dict[str, Any]:
+        """The body to forward: the request as sent, with the upstream's model id and without ``routing``."""
+        body = self.model_dump(exclude={"routing"}, exclude_unset=True, mode="json")
+        body["model"] = upstream_model
+        return body

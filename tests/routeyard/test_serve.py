@@ -1,0 +1,93 @@
+"""`routeyard serve` with no config, as a new user runs it: the embedded demo answers through the SDK."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from pydantic import BaseModel
+
+from benchmarks.mock_upstream import free_port
+from predictor.routerbench_format import load_routerbench_table
+from routeyard.demo import SAMPLE_TABLE
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    port = free_port()
+    cache = tmp_path_factory.mktemp("cache")
+    env = {**os.environ, "ROUTEYARD_CACHE_DIR": str(cache)}
+    routeyard = Path(sys.executable).parent / "routeyard"
+    log = (cache / "serve.log").open("w")
+    process = subprocess.Popen(
+        [str(routeyard), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600  # first start embeds 2,213 prompts to build the KNN artifact
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(
+                f"the demo gateway did not become ready:\n{(cache / 'serve.log').read_text()[-3000:]}"
+            )
+        yield url, cache
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_the_demo_prints_its_url_and_an_sdk_example(demo):
+    url, cache = demo
+    output = (cache / "serve.log").read_text()
+    assert f"{url}/v1" in output and "from openai import OpenAI" in output
+
+
+def test_a_recorded_prompt_is_routed_and_answered_with_the_recorded_response(demo):
+    url, _ = demo
+    table = load_routerbench_table(SAMPLE_TABLE, with_responses=True)
+    row = 0
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    reply = client.chat.completions.create(
+        model="router-knn", messages=[{"role": "user", "content": turn} for turn in table.prompts[row]]
+    )
+    routing = extra(reply)["routing"]
+    assert table.responses is not None
+    column = table.models.index(routing["backend"])
+    assert routing["router"] == "router-knn" and len(routing["candidates"]) == 11
+    assert reply.choices[0].message.content == "\n\n".join(table.responses[row, column])
+    assert routing["cost_usd"] == pytest.approx(table.cost[row, column])
+    assert extra(reply)["routeyard_replay"] == {
+        "sample_id": table.sample_ids[row],
+        "matched_prompt": True,
+    }
+
+
+def test_the_demo_lists_the_routerbench_models_and_streams(demo):
+    url, _ = demo
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    ids = {m.id for m in client.models.list()}
+    assert {"gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat", "router-knn", "auto"} <= ids
+    chunks = list(
+        client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "Reverse a string in Python."}], stream=True
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert extra(chunks[-1])["routing"]["router"] == "router-knn"
+
+
+def extra(reply: BaseModel) -> dict[str, Any]:
+    """The fields routeyard adds to OpenAI's objects."""
+    return reply.model_extra or {}
