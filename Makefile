@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := benchmarks/data/routerbench_0shot_subset.csv.gz
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint serve demo bench clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ lint: install
 test: lint
 	$(VENV)/bin/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# The embedded default gateway on http://127.0.0.1:8000/v1 (the first start builds a KNN artifact, ≈ 1 min).
+serve: install
+	$(VENV)/bin/routeyard serve
 
 demo: install
 	$(VENV)/bin/routeyard replay --data $(SAMPLE) --out replay-demo

@@ -1,0 +1,68 @@
+import pytest
+import yaml
+
+from gateway.settings import ConfigError, load_settings
+
+
+def write(tmp_path, settings):
+    path = tmp_path / "routeyard.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def test_a_bad_config_fails_at_start_with_every_problem_listed(tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    path = write(
+        tmp_path,
+        {
+            "backends": [
+                {"name": "a", "base_url": "ftp://x", "api_key_env": "NO_SUCH_KEY"},
+                {"name": "a", "base_url": "http://127.0.0.1:1/v1"},
+                {"name": "b"},
+            ],
+            "routers": [
+                {"name": "r", "kind": "knn", "artifact": str(tmp_path / "missing")},
+                {"name": "f", "kind": "fixed", "backend": "nowhere"},
+            ],
+            "default_router": "ghost",
+        },
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    text = "\n".join(error.value.problems)
+    for expected in (
+        "name 'a' is used twice",
+        "base_url must start with http",
+        "NO_SUCH_KEY",
+        "base_url is required",
+        "missing is not a directory",
+        "backend 'nowhere' is not a configured backend",
+        "default_router: 'ghost'",
+    ):
+        assert expected in text
+    assert len(error.value.problems) == 7
+
+
+def test_field_errors_are_all_reported_with_their_place(tmp_path):
+    path = write(
+        tmp_path, {"backends": [{"name": "a", "timeout_seconds": -1, "retries": "many"}], "colour": 1}
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    places = [problem.split(":")[0] for problem in error.value.problems]
+    assert {"backends.0.timeout_seconds", "backends.0.retries", "colour"} <= set(places)
+
+
+def test_environment_variables_override_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, {"max_body_bytes": 1000, "backends": [{"name": "a", "base_url": "http://h/v1"}]})
+    monkeypatch.setenv("ROUTEYARD_MAX_BODY_BYTES", "2500")
+    settings = load_settings(path)
+    assert settings.max_body_bytes == 2500 and settings.backends[0].name == "a"
+
+
+def test_an_unreadable_or_non_mapping_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "absent.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(tmp_path / "list.yaml")
