@@ -14,13 +14,11 @@ differs, never silent garbage.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from predictor.directory_writes import replaced_directory
 from predictor.embedder import Embedder
 from predictor.knn import KnnPredictor
 from predictor.mlp import MlpPredictor
@@ -64,18 +62,9 @@ class Manifest:
 
 def save_artifact(predictor: QualityPredictor, manifest: Manifest, directory: str | Path) -> None:
     """Write ``predictor`` and ``manifest`` into ``directory``, replacing it whole (never half-written)."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with replaced_directory(Path(directory)) as staging:
         predictor.save(staging)
         (staging / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def read_manifest(directory: str | Path) -> Manifest:

@@ -15,9 +15,7 @@ one serves with the other. Only mean-pooling models can be exported.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
+from predictor.directory_writes import replaced_directory
 from predictor.embedder import Vectors, normalise_rows
 from predictor.embedding_model import DEFAULT_MODEL, EmbeddingModel, locate_model
 
@@ -62,19 +61,11 @@ def export_onnx(model: str, out_dir: str | Path) -> Path:
     if located.pooling != "mean":
         raise OnnxExportError(f"{located.name} uses {located.pooling} pooling; only mean pooling exports")
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with replaced_directory(out_dir) as staging:
         _export_transformer(located, staging / MODEL_FILE)
         shutil.copyfile(located.path / TOKENIZER_FILE, staging / TOKENIZER_FILE)
         record = ExportRecord(EXPORT_FORMAT, located.identity, located.max_seq_length, located.dimension)
         (staging / EXPORT_FILE).write_text(json.dumps(asdict(record), indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir
 
 
