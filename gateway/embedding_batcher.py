@@ -2,7 +2,9 @@
 
 Embedding is CPU work: done on the event loop it would stall every connection. Concurrent requests'
 texts are collected for at most ``window`` seconds (or until ``max_batch`` wait) and embedded in one
-call on a worker thread, so throughput rises with load while a lone request waits at most the window.
+call on a worker thread, so throughput rises with load. The window is waited only under load — when
+the previous batch held more than one text or more texts are already queued: a lone request at low load
+is embedded at once, since waiting for company that is not coming would be pure latency.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class EmbeddingBatcher:
         self.window = window
         self.max_batch = max_batch
         self.batches = 0  # embedding calls made, for metrics and tests
+        self._last_batch_size = 0
         self._queue: asyncio.Queue[_Pending] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -55,8 +58,9 @@ class EmbeddingBatcher:
             batch = [await queue.get()]
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
+            under_load = len(batch) > 1 or self._last_batch_size > 1
             deadline = asyncio.get_running_loop().time() + self.window
-            while len(batch) < self.max_batch:
+            while under_load and len(batch) < self.max_batch:
                 timeout = deadline - asyncio.get_running_loop().time()
                 if timeout <= 0:
                     break
@@ -64,6 +68,7 @@ class EmbeddingBatcher:
                     batch.append(await asyncio.wait_for(queue.get(), timeout))
                 except TimeoutError:
                     break
+            self._last_batch_size = len(batch)
             await self._embed_batch(batch)
 
     async def _embed_batch(self, batch: list[_Pending]) -> None:

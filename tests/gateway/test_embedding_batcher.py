@@ -1,0 +1,60 @@
+"""The micro-batcher: concurrent texts share embedding calls; a lone text does not wait for company."""
+
+import asyncio
+
+import numpy as np
+
+from gateway.embedding_batcher import EmbeddingBatcher
+from predictor.hashing_embedder import HashingEmbedder
+
+
+def test_each_caller_gets_the_embedding_of_its_own_text():
+    embedder = HashingEmbedder()
+    texts = [f"question number {i}" for i in range(20)]
+
+    async def embed_all():
+        batcher = EmbeddingBatcher(embedder, window=0.05)
+        vectors = await asyncio.gather(*[batcher.embed(t) for t in texts])
+        await batcher.close()
+        return vectors, batcher.batches
+
+    vectors, batches = asyncio.run(embed_all())
+    np.testing.assert_allclose(np.stack(vectors), embedder.embed(texts), rtol=1e-6)
+    assert batches < len(texts)
+
+
+def test_a_lone_request_is_not_held_back_by_a_long_window():
+    async def lone():
+        batcher = EmbeddingBatcher(HashingEmbedder(), window=600.0)
+        try:
+            # without load, the ten-minute window must not apply: answered long before the bound
+            for text in ("first", "second", "third"):
+                await asyncio.wait_for(batcher.embed(text), timeout=20.0)
+        finally:
+            await batcher.close()
+        return batcher.batches
+
+    assert asyncio.run(lone()) == 3
+
+
+def test_an_embedder_failure_reaches_every_caller_and_the_batcher_keeps_working():
+    class FailsOnce:
+        identity, dimension, cache_key = "fails-once", 8, "fails-once"
+        calls = 0
+
+        def embed(self, texts):
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("model crashed")
+            return HashingEmbedder(8).embed(texts)
+
+    async def run():
+        batcher = EmbeddingBatcher(FailsOnce(), window=0.01)
+        first = await asyncio.gather(batcher.embed("a"), batcher.embed("b"), return_exceptions=True)
+        second = await batcher.embed("c")
+        await batcher.close()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert all(isinstance(result, RuntimeError) for result in first)
+    assert second.shape == (8,)
