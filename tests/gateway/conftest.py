@@ -62,7 +62,15 @@ def artifact(tmp_path_factory):
     return directory
 
 
-def gateway_settings(upstream_url, artifact, **overrides):
+@pytest.fixture(scope="session")
+def mlp_artifact(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("artifact") / "mlp"
+    trained = train_predictor(routing_table(), HashingEmbedder(), "mlp", train_fraction=1.0, seed=0)
+    save_artifact(trained.predictor, trained.manifest, directory)
+    return directory
+
+
+def gateway_settings(upstream_url, artifact, mlp_artifact=None, **overrides):
     v1 = upstream_url + "/v1"
     closed = f"http://127.0.0.1:{free_port()}/v1"
 
@@ -91,7 +99,12 @@ def gateway_settings(upstream_url, artifact, **overrides):
                 "backends": {"dear": "broken"},
             },
             {"name": "router-fixed", "kind": "fixed", "backend": "cheap"},
-        ],
+        ]
+        + (
+            [{"name": "router-mlp", "kind": "mlp", "artifact": str(mlp_artifact), "willingness_to_pay": 0.1}]
+            if mlp_artifact
+            else []
+        ),
         "default_router": "router-knn",
         "embedder": "hashing",
         "max_body_bytes": 20_000,
@@ -119,10 +132,10 @@ def _ready_or_failed(app):
 
 
 @pytest.fixture(scope="module")
-def gateway_app_and_server(upstream, artifact, tmp_path_factory):
+def gateway_app_and_server(upstream, artifact, mlp_artifact, tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     app, server = start_gateway(
-        gateway_settings(upstream.url, artifact), tmp_path_factory.mktemp("gw"), monkeypatch
+        gateway_settings(upstream.url, artifact, mlp_artifact), tmp_path_factory.mktemp("gw"), monkeypatch
     )
     yield app, server
     server.__exit__(None, None, None)

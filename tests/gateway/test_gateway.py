@@ -48,6 +48,15 @@ def test_the_router_sends_sums_to_the_cheap_model_and_poems_to_the_dear_one(gate
     assert candidates["cheap"]["predicted_quality"] < 0.1 and candidates["dear"]["predicted_cost_usd"] > 0.005
 
 
+def test_the_mlp_router_routes_through_the_gateway_too(gateway):
+    math_reply, math_headers = ask(gateway, "router-mlp", MATH[7])
+    _, poem_headers = ask(gateway, "router-mlp", POEMS[3])
+    assert math_headers["x-routeyard-router"] == "router-mlp"
+    assert math_headers["x-routeyard-backend"] == "cheap"
+    assert poem_headers["x-routeyard-backend"] == "dear"
+    assert len(math_reply.model_extra["routing"]["candidates"]) == 2
+
+
 def test_willingness_to_pay_comes_from_the_model_suffix_or_the_routing_body(gateway):
     _, stingy = ask(gateway, "router-knn-0", POEMS[1])
     assert stingy["x-routeyard-backend"] == "cheap"

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import yaml
 from pydantic import BaseModel
 
-from benchmarks.mock_upstream import free_port
+from benchmarks.mock_upstream import ServerThread, create_upstream_app, free_port
 from predictor.routerbench_format import load_routerbench_table
 from routeyard.demo import SAMPLE_TABLE
 
@@ -91,3 +92,51 @@ def test_the_demo_lists_the_routerbench_models_and_streams(demo):
 def extra(reply: BaseModel) -> dict[str, Any]:
     """The fields routeyard adds to OpenAI's objects."""
     return reply.model_extra or {}
+
+
+def test_serve_with_two_workers_answers_from_both_processes(tmp_path):
+    with ServerThread(create_upstream_app()) as upstream:
+        config = tmp_path / "routeyard.yaml"
+        backend = {"name": "echo", "base_url": upstream.url + "/v1", "model": "echo"}
+        config.write_text(yaml.safe_dump({"backends": [backend]}))
+        port = free_port()
+        routeyard = Path(sys.executable).parent / "routeyard"
+        process = subprocess.Popen(
+            [str(routeyard), "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_ready(url, process)
+            client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+            for i in range(20):
+                reply = client.chat.completions.create(
+                    model="echo", messages=[{"role": "user", "content": f"{i}"}]
+                )
+                assert reply.choices[0].message.content == f"echo: {i}"
+            assert len(_worker_processes(process.pid)) == 2
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("the gateway did not become ready")
+
+
+def _worker_processes(pid: int) -> list[str]:
+    """The Python processes uvicorn started under ``pid`` (its workers; not multiprocessing's tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    commands = [
+        Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode() for child in children
+    ]
+    return [c for c in commands if "multiprocessing.spawn" in c or "spawn_main" in c]
