@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := benchmarks/data/routerbench_0shot_subset.csv.gz
 
-.PHONY: install test lint serve demo bench clean
+.PHONY: install test lint serve demo bench bench-gateway clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ demo: install
 
 bench: install
 	$(PY) -m benchmarks.bench_replay
+
+# Loopback load: mock upstream, routeyard passthrough and KNN routing, LiteLLM proxy (installed on first use).
+bench-gateway: install
+	@command -v wrk >/dev/null || { echo "bench-gateway needs wrk: apt-get install -y wrk" >&2; exit 1; }
+	$(PY) -m benchmarks.bench_gateway
 
 clean:
 	rm -rf $(VENV) replay-demo .mypy_cache .pytest_cache .ruff_cache
