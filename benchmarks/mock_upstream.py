@@ -12,6 +12,8 @@ The upstream model id in a request chooses the behaviour:
 ``hang``       waits 30 s before answering (longer than any test's timeout)
 ``garbage``    HTTP 200 with a body that is not JSON
 ``cut``        streams two chunks, then drops the connection without ``[DONE]``
+``says:TEXT``  answers ``TEXT`` (a fixed answer, for cascades and judges)
+``grader``     answers ``GRADE: 9`` when the last message contains ``[good]``, else ``GRADE: 2``
 =============  ====================================================================================
 
 ``GET /calls`` returns how many chat completions each model id received. :func:`create_upstream_app`
@@ -56,7 +58,7 @@ def create_upstream_app() -> Starlette:
             await asyncio.sleep(30)
         if model == "garbage":
             return PlainTextResponse("<html>definitely not json</html>")
-        answer = "echo: " + _last_text(body)
+        answer = _answer(model, _last_text(body))
         if body.get("stream"):
             return StreamingResponse(_chunks(model, answer, body), media_type="text/event-stream")
         payload = _completion(model, answer)
@@ -68,6 +70,14 @@ def create_upstream_app() -> Starlette:
         return JSONResponse(dict(calls))
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/calls", count)])
+
+
+def _answer(model: str, last_text: str) -> str:
+    if model.startswith("says:"):
+        return model.removeprefix("says:")
+    if model == "grader":
+        return "GRADE: 9" if "[good]" in last_text else "GRADE: 2"
+    return "echo: " + last_text
 
 
 def _last_text(body: dict[str, Any]) -> str:

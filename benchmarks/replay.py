@@ -17,18 +17,19 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from benchmarks.evaluation.aiq import aiq, routerbench_aiq
-from benchmarks.evaluation.cascade import BUDGETS, ERROR_RATES, cascade_curve
+from benchmarks.evaluation.cascade import BUDGETS, ERROR_RATES, cascade_curve, judged_cascade_curve
 from benchmarks.evaluation.hull import Hull, nondecreasing_hull
 from benchmarks.evaluation.points import Curve, oracle_curve, random_curve, single_model_curve
 from benchmarks.evaluation.sweep import willingness_to_pay_curve
 from gateway.policy.cascade import cascade_order
 from gateway.policy.willingness_to_pay import log_spaced_grid
+from judges.judge_metrics import JudgeErrorRates, judge_error_rates
 from predictor.outcome_table import IndexArray, OutcomeTable
 from predictor.split import DEFAULT_SEED, split_by_dataset
 
 FloatArray = NDArray[np.float64]
 BASELINES = ("oracle", "zero", "random", "cascade")
-ROUTERS = (*BASELINES, "perfect", "predictions")
+ROUTERS = (*BASELINES, "perfect", "predictions", "judged")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,23 @@ class Predictions:
     quality: FloatArray
     cost: FloatArray
     name: str = "predictions"
+
+
+@dataclass(frozen=True)
+class JudgeScores:
+    """A real judge's score in [0, 1] of every recorded answer of the replayed table, (n, m); NaN where
+    there is no answer."""
+
+    scores: FloatArray
+    name: str = "judge"
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    """A judge's measured errors on a dataset's test answers (at the replay's threshold)."""
+
+    name: str
+    rates: JudgeErrorRates
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,7 @@ class DatasetResult:
     routerbench_max_cost: float
     single_models: Curve
     routers: tuple[RouterResult, ...]
+    judges: tuple[JudgeResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,7 @@ class _Slice:
     train: IndexArray
     test: IndexArray
     predictions: tuple[Predictions, ...]
+    judge_scores: tuple[JudgeScores, ...] = ()
 
     def test_arrays(self) -> tuple[FloatArray, FloatArray]:
         return self.table.quality[self.test], self.table.cost[self.test]
@@ -105,17 +125,19 @@ def replay(
     settings: ReplaySettings,
     *,
     predictions: Predictions | tuple[Predictions, ...] = (),
+    judge_scores: tuple[JudgeScores, ...] = (),
     progress: bool = False,
 ) -> ReplayReport:
     """Score ``settings.routers`` on every selected dataset of ``table`` and pool the results.
 
     The ``predictions`` router gives one willingness-to-pay curve, ``wtp-<name>``, per set of
-    ``predictions``. Raises ``ValueError`` for an unknown router or dataset, the ``predictions`` router
-    without predictions, predictions of the wrong shape or with repeated names, or a dataset with no
-    test rows.
+    ``predictions``; the ``judged`` router one cascade curve, ``cascade <name>``, per set of
+    ``judge_scores``, whose error rates on the test answers each dataset reports. Raises ``ValueError``
+    for an unknown router or dataset, the ``predictions`` or ``judged`` router without its inputs,
+    predictions or scores of the wrong shape, repeated prediction names, or a dataset with no test rows.
     """
     predictions = (predictions,) if isinstance(predictions, Predictions) else tuple(predictions)
-    _check(table, settings, predictions)
+    _check(table, settings, predictions, judge_scores)
     splits = split_by_dataset(table, seed=settings.seed)
     names = settings.datasets or tuple(splits)
     results = []
@@ -123,7 +145,8 @@ def replay(
         split = splits[name]
         if len(split.test) == 0:
             raise ValueError(f"dataset {name!r} has no test prompts")
-        results.append(_score_dataset(_Slice(table, split.train, split.test, predictions), name, settings))
+        data = _Slice(table, split.train, split.test, predictions, judge_scores)
+        results.append(_score_dataset(data, name, settings))
     return ReplayReport(table.source, settings, tuple(results), _pool(results), table.repairs)
 
 
@@ -142,7 +165,16 @@ def _score_dataset(data: _Slice, name: str, settings: ReplaySettings) -> Dataset
         routerbench_max_cost=max_cost,
         single_models=models,
         routers=tuple(_score_curve(curve, cost_range, max_cost) for curve in curves),
+        judges=tuple(_judge_result(data, j, settings.threshold) for j in data.judge_scores),
     )
+
+
+def _judge_result(data: _Slice, judge: JudgeScores, threshold: float) -> JudgeResult:
+    """The judge's errors on the test answers that have a score and a known quality."""
+    scores = judge.scores[data.test]
+    usable = ~np.isnan(scores) & ~data.table.missing[data.test]
+    good = data.table.quality[data.test][usable] >= threshold
+    return JudgeResult(judge.name, judge_error_rates(scores[usable], good, threshold))
 
 
 def _score_curve(curve: Curve, cost_range: tuple[float, float], max_cost: float) -> RouterResult:
@@ -166,6 +198,10 @@ def _pool(results: list[DatasetResult]) -> DatasetResult:
             )
         )
     models = _mean_curve([r.single_models for r in results])
+    judges = tuple(
+        JudgeResult(first.name, _mean_rates([r.judges[i].rates for r in results]))
+        for i, first in enumerate(results[0].judges)
+    )
     return DatasetResult(
         dataset="pooled",
         n_train=sum(r.n_train for r in results),
@@ -175,6 +211,24 @@ def _pool(results: list[DatasetResult]) -> DatasetResult:
         routerbench_max_cost=max(r.routerbench_max_cost for r in results),
         single_models=models,
         routers=tuple(pooled_routers),
+        judges=judges,
+    )
+
+
+def _mean_rates(rates: list[JudgeErrorRates]) -> JudgeErrorRates:
+    """Unweighted mean over datasets of each rate; counts summed."""
+
+    def mean(field_name: str) -> float:
+        return float(np.mean([getattr(r, field_name) for r in rates]))
+
+    return JudgeErrorRates(
+        threshold=rates[0].threshold,
+        n=sum(r.n for r in rates),
+        good=sum(r.good for r in rates),
+        false_accept_rate=mean("false_accept_rate"),
+        false_reject_rate=mean("false_reject_rate"),
+        error_rate=mean("error_rate"),
+        roc_auc=mean("roc_auc"),
     )
 
 
@@ -233,6 +287,25 @@ def _cascade(data: _Slice, settings: ReplaySettings) -> list[Curve]:
     ]
 
 
+def _judged(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    """One cascade curve per real judge, models in the same order as the simulated cascade's."""
+    calibration = data.train if len(data.train) else data.test
+    order = cascade_order(data.table.cost[calibration].mean(axis=0))
+    quality, cost = data.test_arrays()
+    return [
+        judged_cascade_curve(
+            j.name,
+            quality,
+            cost,
+            j.scores[data.test],
+            order,
+            budgets=settings.budgets,
+            threshold=settings.threshold,
+        )
+        for j in data.judge_scores
+    ]
+
+
 _BUILDERS: dict[str, RouterBuilder] = {
     "oracle": _oracle,
     "zero": _zero,
@@ -240,10 +313,16 @@ _BUILDERS: dict[str, RouterBuilder] = {
     "perfect": _perfect,
     "predictions": _predicted,
     "cascade": _cascade,
+    "judged": _judged,
 }
 
 
-def _check(table: OutcomeTable, settings: ReplaySettings, predictions: tuple[Predictions, ...]) -> None:
+def _check(
+    table: OutcomeTable,
+    settings: ReplaySettings,
+    predictions: tuple[Predictions, ...],
+    judge_scores: tuple[JudgeScores, ...],
+) -> None:
     unknown = set(settings.routers) - set(_BUILDERS)
     if unknown:
         raise ValueError(f"unknown routers {sorted(unknown)}; known: {', '.join(ROUTERS)}")
@@ -255,6 +334,11 @@ def _check(table: OutcomeTable, settings: ReplaySettings, predictions: tuple[Pre
             raise ValueError(f"datasets {sorted(absent)} not in the table; it has {table.dataset_names}")
     if "predictions" in settings.routers and not predictions:
         raise ValueError("the 'predictions' router needs predictions")
+    if "judged" in settings.routers and not judge_scores:
+        raise ValueError("the 'judged' router needs a judge's scores")
+    for j in judge_scores:
+        if j.scores.shape != table.quality.shape:
+            raise ValueError(f"judge scores {j.name!r} are {j.scores.shape}, table is {table.quality.shape}")
     for p in predictions:
         if p.quality.shape != table.quality.shape or p.cost.shape != table.quality.shape:
             raise ValueError(f"predictions {p.name!r} are {p.quality.shape}, table is {table.quality.shape}")

@@ -118,7 +118,7 @@ async def _load_routers(
             embedder, window=settings.batch_window_ms / 1000.0, max_batch=settings.max_batch
         )
         state["batcher"] = batcher
-        routes.routers.update(await asyncio.to_thread(load_routers, settings, batcher))
+        routes.routers.update(await asyncio.to_thread(load_routers, settings, batcher, routes.backends))
         state["ready"] = True
         gc.freeze()  # start-up's objects (models, tables) leave the collector: no 150 ms gen-2 pauses
         logger.info("routers loaded: %s", ", ".join(routes.routers))

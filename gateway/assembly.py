@@ -14,13 +14,20 @@ from pathlib import Path
 import httpx
 
 from gateway.backends.backend import Backend, Price
+from gateway.backends.chat_completer import BackendCompleter
 from gateway.backends.circuit_breaker import CircuitBreaker
 from gateway.backends.http_backend import HttpBackend
 from gateway.backends.replay_backend import ReplayBackend
+from gateway.cascade_router import CascadeRouter
 from gateway.embedding_batcher import EmbeddingBatcher
 from gateway.routers import FixedRouter, PredictiveRouter, Router
-from gateway.settings import BackendConfig, ConfigError, GatewaySettings
+from gateway.settings import BackendConfig, ConfigError, GatewaySettings, JudgeConfig, RouterConfig
+from judges.heuristics import HeuristicJudge, WithHeuristics
+from judges.judge import Judge
+from judges.learned_judge import LearnedJudge
+from judges.llm_judge import LlmJudge
 from predictor.artifact import load_artifact
+from predictor.embedder import Embedder
 from predictor.outcome_table import OutcomeTable
 from predictor.routerbench_format import load_routerbench_table
 
@@ -53,31 +60,60 @@ def _replay_table(path: Path) -> OutcomeTable:
     return load_routerbench_table(path, with_responses=True)
 
 
-def load_routers(settings: GatewaySettings, batcher: EmbeddingBatcher) -> dict[str, Router]:
-    """Every configured router by name, artifacts loaded and checked; raises ConfigError listing failures."""
+def load_routers(
+    settings: GatewaySettings, batcher: EmbeddingBatcher, backends: dict[str, Backend]
+) -> dict[str, Router]:
+    """Every configured router by name, artifacts loaded and checked; raises ConfigError listing failures.
+
+    ``backends`` are the gateway's (an LLM judge grades through one of them).
+    """
     routers: dict[str, Router] = {}
     problems: list[str] = []
-    backends = {b.name for b in settings.backends}
     for config in settings.routers:
-        if config.kind == "fixed":
-            assert config.backend is not None
-            routers[config.name] = FixedRouter(config.name, config.backend)
-            continue
         try:
-            predictor, _manifest = load_artifact(config.artifact or Path(), batcher.embedder)
-        except ValueError as exc:
+            routers[config.name] = _router(config, batcher, backends)
+        except ValueError as exc:  # ArtifactError, JudgeArtifactError, or no backend in common
             problems.append(f"router {config.name}: {exc}")
-            continue
-        router = PredictiveRouter(
-            config.name,
-            predictor,
-            batcher,
-            willingness_to_pay=config.willingness_to_pay,
-            backend_of=config.backends,
-        )
-        if not set(router.backends) & backends:
-            problems.append(f"router {config.name}: none of its predictor's models is a configured backend")
-        routers[config.name] = router
     if problems:
         raise ConfigError("routers", problems)
     return routers
+
+
+def _router(config: RouterConfig, batcher: EmbeddingBatcher, backends: dict[str, Backend]) -> Router:
+    if config.kind == "fixed":
+        assert config.backend is not None
+        return FixedRouter(config.name, config.backend)
+    predictor, _manifest = load_artifact(config.artifact or Path(), batcher.embedder)
+    router = PredictiveRouter(
+        config.name,
+        predictor,
+        batcher,
+        willingness_to_pay=config.willingness_to_pay,
+        backend_of=config.backends,
+    )
+    if not set(router.backends) & set(backends):
+        raise ValueError("none of its predictor's models is a configured backend")
+    if config.kind != "cascade":
+        return router
+    assert config.judge is not None  # checked by the settings
+    judge = _judge(config.judge, batcher.embedder, backends)
+    return CascadeRouter(
+        config.name,
+        router,
+        judge,
+        threshold=config.threshold,
+        budget_usd=config.budget_usd,
+        order=tuple(config.order),
+    )
+
+
+def _judge(config: JudgeConfig, embedder: Embedder, backends: dict[str, Backend]) -> Judge:
+    if config.kind == "heuristics":
+        return HeuristicJudge()
+    inner: Judge
+    if config.kind == "learned":
+        inner = LearnedJudge.load(config.artifact or Path(), embedder)
+    else:
+        assert config.backend is not None
+        inner = LlmJudge(BackendCompleter(backends[config.backend]), name=f"llm:{config.backend}")
+    return WithHeuristics(inner) if config.heuristics else inner

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.embedding_batcher import EmbeddingBatcher
 from gateway.errors import NoBackendFitsError
@@ -46,6 +47,18 @@ class Decision:
 
     def candidate(self, backend: str) -> Candidate | None:
         return next((c for c in self.candidates if c.backend == backend), None)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A predictor's view of one prompt: (m,) predicted quality and $ cost per backend, the (m,) mask of
+    backends the request allows, the same as :class:`Candidate` objects, and the seconds it took."""
+
+    quality: NDArray[np.float64]
+    cost: NDArray[np.float64]
+    allowed: NDArray[np.bool_]
+    candidates: tuple[Candidate, ...]
+    seconds: float
 
 
 class Router(Protocol):
@@ -94,7 +107,10 @@ class PredictiveRouter:
         mapping = backend_of or {}
         self.backends = tuple(mapping.get(model, model) for model in predictor.models)
 
-    async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
+    async def assess(
+        self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]
+    ) -> Assessment:
+        """Every backend's predicted quality and $ cost for the prompt, and which ones the request allows."""
         start = time.perf_counter()
         vector = await self._batcher.embed(embedding_text(turns))
         prediction = await asyncio.to_thread(self.predictor.predict, vector[None, :])
@@ -104,17 +120,23 @@ class PredictiveRouter:
             allowed &= cost <= options.max_cost_usd
         if options.min_quality is not None:
             allowed &= quality >= options.min_quality
-        w = self.willingness_to_pay if options.willingness_to_pay is None else options.willingness_to_pay
-        (order,) = rank_by_willingness_to_pay(quality[None, :], cost[None, :], w, allowed[None, :])
-        candidates = tuple(
-            Candidate(b, float(q), float(c), bool(a))
-            for b, q, c, a in zip(self.backends, quality, cost, allowed, strict=True)
-        )
-        if len(order) == 0:
+        if not allowed.any():
             raise NoBackendFitsError(
                 f"router {self.name}: no backend is allowed under the request's exclude, max_cost_usd "
                 "and min_quality",
                 param="routing",
             )
+        candidates = tuple(
+            Candidate(b, float(q), float(c), bool(a))
+            for b, q, c, a in zip(self.backends, quality, cost, allowed, strict=True)
+        )
+        return Assessment(quality, cost, allowed, candidates, time.perf_counter() - start)
+
+    async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
+        assessment = await self.assess(turns, options, available)
+        w = self.willingness_to_pay if options.willingness_to_pay is None else options.willingness_to_pay
+        (order,) = rank_by_willingness_to_pay(
+            assessment.quality[None, :], assessment.cost[None, :], w, assessment.allowed[None, :]
+        )
         ranked = tuple(self.backends[j] for j in order)
-        return Decision(self.name, w, ranked, candidates, time.perf_counter() - start)
+        return Decision(self.name, w, ranked, assessment.candidates, assessment.seconds)

@@ -60,12 +60,30 @@ class BackendConfig(BaseModel):
         return self.model or self.name
 
 
+class JudgeConfig(BaseModel):
+    """The judge of a cascade router.
+
+    ``learned``: a learned-judge ``artifact`` from ``routeyard train-judge``. ``llm``: the configured
+    ``backend`` grades each answer. ``heuristics``: only the cheap checks (empty, refusal, truncated).
+    With ``heuristics: true`` (the default) the checks run before a learned or LLM judge.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["learned", "llm", "heuristics"]
+    artifact: Path | None = None
+    backend: str | None = None
+    heuristics: bool = True
+
+
 class RouterConfig(BaseModel):
     """A named router clients select with ``model``.
 
     ``knn``/``mlp``: a predictor ``artifact`` from ``routeyard train`` whose model names are backend names
     (or mapped by ``backends``), routed by ``willingness_to_pay`` ($ per unit quality; ``inf`` = best).
-    ``fixed``: always ``backend``. ``cascade``: reserved for the judges' cascade router.
+    ``fixed``: always ``backend``. ``cascade``: the predictor ``artifact`` orders the backends by
+    predicted cost (or ``order`` lists them), escalating while ``judge`` scores an answer below
+    ``threshold`` and the next call's predicted cost fits ``budget_usd`` per request.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -76,6 +94,10 @@ class RouterConfig(BaseModel):
     willingness_to_pay: float = Field(default=math.inf, ge=0.0)
     backend: str | None = None
     backends: dict[str, str] = Field(default_factory=dict)
+    judge: JudgeConfig | None = None
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    budget_usd: float = Field(default=math.inf, gt=0.0)
+    order: list[str] = Field(default_factory=list)
 
 
 class GatewaySettings(BaseSettings):
@@ -174,16 +196,29 @@ def _backend_problems(where: str, backend: BackendConfig) -> list[str]:
 
 def _router_problems(where: str, router: RouterConfig, backends: set[str]) -> list[str]:
     problems = []
-    if router.kind in ("knn", "mlp") and (router.artifact is None or not router.artifact.is_dir()):
+    if router.kind in ("knn", "mlp", "cascade") and (router.artifact is None or not router.artifact.is_dir()):
         problems.append(f"{where}: artifact {router.artifact} is not a directory")
     if router.kind == "fixed" and router.backend not in backends:
         problems.append(f"{where}: backend {router.backend!r} is not a configured backend")
     if router.kind == "cascade":
-        problems.append(f"{where}: kind 'cascade' is not available yet (issue 5)")
+        problems += _judge_problems(where, router.judge, backends)
     unknown = sorted(set(router.backends.values()) - backends)
+    unknown_order = sorted(set(router.order) - backends)
+    if unknown_order:
+        problems.append(f"{where}: order names unknown backends {unknown_order}")
     if unknown:
         problems.append(f"{where}: backends maps to unknown backends {unknown}")
     return problems
+
+
+def _judge_problems(where: str, judge: JudgeConfig | None, backends: set[str]) -> list[str]:
+    if judge is None:
+        return [f"{where}: a cascade needs a judge (kind learned, llm or heuristics)"]
+    if judge.kind == "learned" and (judge.artifact is None or not judge.artifact.is_dir()):
+        return [f"{where}: judge artifact {judge.artifact} is not a directory"]
+    if judge.kind == "llm" and judge.backend not in backends:
+        return [f"{where}: judge backend {judge.backend!r} is not a configured backend"]
+    return []
 
 
 def _repeated(names: Any) -> list[str]:

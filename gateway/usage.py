@@ -13,12 +13,15 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Attempt:
-    """One call to a backend within a request: which, how it ended, what it cost."""
+    """One call to a backend within a request: which, how it ended, what it cost, and — inside a
+    cascade — the judge's score of its answer and the judge's short reason (never answer text)."""
 
     backend: str
     status: str  # "ok" or the error code
     cost_usd: float = 0.0
     latency_seconds: float = 0.0
+    score: float | None = None
+    judge_reason: str | None = None
 
 
 @dataclass(frozen=True)

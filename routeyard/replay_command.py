@@ -2,7 +2,9 @@
 
 Learned routers come from artifacts (``--predictor DIR``, repeatable) or are trained on the table's
 train split on the fly (``--train knn,mlp``); every prompt is embedded once (and cached on disk) for
-all of them. Their willingness-to-pay curves appear as ``wtp-<name>`` beside the baselines.
+all of them. Their willingness-to-pay curves appear as ``wtp-<name>`` beside the baselines. Learned
+judges (``--judge DIR``, ``--train-judge``) score the test split's recorded answers; each gives a
+cascade curve ``cascade judge=<name>`` and its measured error rates.
 """
 
 from __future__ import annotations
@@ -14,9 +16,19 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.predictions import load_predictions
-from benchmarks.replay import BASELINES, ROUTERS, Predictions, ReplayReport, ReplaySettings, replay
+from benchmarks.replay import (
+    BASELINES,
+    ROUTERS,
+    JudgeScores,
+    Predictions,
+    ReplayReport,
+    ReplaySettings,
+    replay,
+)
 from benchmarks.report.files import write_json, write_markdown
 from benchmarks.report.plot import write_curves_png
+from judges.judge_training import score_table, test_split_rows, train_judge
+from judges.learned_judge import LearnedJudge
 from predictor.artifact import ArtifactError, Manifest, load_artifact
 from predictor.embedder import Embedder, Vectors
 from predictor.outcome_table import OutcomeTable
@@ -69,6 +81,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="long file of sample_id, model, predicted_quality, predicted_cost (a router 'predictions')",
     )
+    parser.add_argument(
+        "--judge",
+        type=Path,
+        action="append",
+        default=[],
+        help="a learned-judge artifact from `routeyard train-judge`: replays a cascade with it (repeatable)",
+    )
+    parser.add_argument(
+        "--train-judge",
+        action="store_true",
+        help="train a learned judge on the train split's recorded answers and replay a cascade with it",
+    )
     parser.add_argument("--threshold", type=float, default=0.5, help="judge acceptance threshold")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split and judge seed")
     parser.add_argument("--out", type=Path, required=True, help="directory for the report")
@@ -76,17 +100,27 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    table = load_table(args.data, args.format)
+    judged = bool(args.judge or args.train_judge)
+    table = load_table(args.data, args.format, with_responses=judged)
     predictions = _learned_predictions(table, args)
     if args.predictions is not None:
         predictions.append(load_predictions(args.predictions, table))
+    judge_scores = _judge_scores(table, args) if judged else []
     routers = tuple(args.routers)
     if predictions and "predictions" not in routers:
         routers = (*routers, "predictions")
+    if judge_scores and "judged" not in routers:
+        routers = (*routers, "judged")
     settings = ReplaySettings(
         routers=routers, datasets=args.datasets, threshold=args.threshold, seed=args.seed
     )
-    report = replay(table, settings, predictions=tuple(predictions), progress=sys.stderr.isatty())
+    report = replay(
+        table,
+        settings,
+        predictions=tuple(predictions),
+        judge_scores=tuple(judge_scores),
+        progress=sys.stderr.isatty(),
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     write_markdown(report, args.out / "report.md")
     write_json(report, args.out / "report.json")
@@ -111,6 +145,21 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
         params = knn_parameters(args) if kind == "knn" else {}
         trained = train_predictor(table, embedder, kind, seed=args.seed, embeddings=embeddings, **params)
         out.append(_predict(trained.predictor, embeddings, table, _unique(kind, "trained", out)))
+    return out
+
+
+def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeScores]:
+    """Scores of the test split's recorded answers by every ``--judge`` and the ``--train-judge`` one."""
+    embedder = embedder_named(args.embedder, cached=not args.no_cache)
+    judges = [(f"judge={d.name}", LearnedJudge.load(d, embedder)) for d in args.judge]
+    if args.train_judge:
+        judges.append(("judge=learned", train_judge(table, embedder, seed=args.seed)))
+    test = test_split_rows(table, seed=args.seed)
+    out = []
+    for name, judge in judges:
+        scores = np.full(table.quality.shape, np.nan)
+        scores[test] = score_table(judge, table, test)
+        out.append(JudgeScores(scores, name))
     return out
 
 
@@ -157,4 +206,11 @@ def _print_summary(report: ReplayReport, out: Path) -> None:
     print("pooled AIQ (mean over datasets):")
     for router in pooled.routers:
         print(f"  {router.curve.router:<22} {router.aiq:.4f}")
+    for judge in pooled.judges:
+        r = judge.rates
+        print(
+            f"judge {judge.name} on test answers (mean over datasets, threshold {r.threshold:g}): "
+            f"false accept {r.false_accept_rate:.3f}, false reject {r.false_reject_rate:.3f}, "
+            f"error {r.error_rate:.3f}, ROC AUC {r.roc_auc:.3f}"
+        )
     print(f"wrote {out / 'report.md'}, {out / 'report.json'}, {out / 'curves.png'}")

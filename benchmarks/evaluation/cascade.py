@@ -1,7 +1,8 @@
-"""Replayed cascades: the gateway's cascade rule over recorded answers, with a simulated judge.
+"""Replayed cascades: the gateway's cascade rule over recorded answers, with a simulated or a real judge.
 
-For each judge error rate ε, verdicts are drawn once (so all budgets of one ε see the same judge) and
-the cascade is walked at every budget B; the curve of that ε has one point per budget.
+For each simulated judge error rate ε, verdicts are drawn once (so all budgets of one ε see the same
+judge) and the cascade is walked at every budget B; the curve of that ε has one point per budget. A real
+judge's verdicts come from its scores of the recorded answers, walked the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from judges.simulated import simulated_verdicts
 
 FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.intp]
+BoolArray = NDArray[np.bool_]
 
 BUDGETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0)
 ERROR_RATES = (0.0, 0.01, 0.05, 0.1, 0.2, 0.4)
@@ -40,13 +42,41 @@ def cascade_curve(
         error_rate: the simulated judge's ε.
         rng: where the judge's flips come from.
     """
-    step_quality, step_cost = quality[:, order], cost[:, order]
+    step_quality = quality[:, order]
     accepted = simulated_verdicts(step_quality, threshold=threshold, error_rate=error_rate, rng=rng)
-    rows = np.arange(len(quality))
+    return walked_curve(f"cascade ε={error_rate:g}", step_quality, cost[:, order], accepted, budgets)
+
+
+def judged_cascade_curve(
+    name: str,
+    quality: FloatArray,
+    cost: FloatArray,
+    scores: FloatArray,
+    order: IndexArray,
+    *,
+    budgets: tuple[float, ...],
+    threshold: float,
+) -> Curve:
+    """The cascade's points over ``budgets`` with a real judge's ``scores`` (n, m) of the recorded
+    answers: accepted when score ≥ threshold (an answer without a score is rejected)."""
+    accepted = np.nan_to_num(scores[:, order], nan=-np.inf) >= threshold
+    return walked_curve(f"cascade {name}", quality[:, order], cost[:, order], accepted, budgets)
+
+
+def walked_curve(
+    router: str,
+    step_quality: FloatArray,
+    step_cost: FloatArray,
+    accepted: BoolArray,
+    budgets: tuple[float, ...],
+) -> Curve:
+    """One point per budget: mean total cost and mean kept quality of the cascades walked at that budget
+    (all arrays (n, k), steps in cascade order)."""
+    rows = np.arange(len(step_quality))
     costs, qualities = [], []
     for budget in budgets:
         outcome = walk_cascade(accepted, step_cost, budget)
         costs.append(outcome.total_cost.mean())
         qualities.append(step_quality[rows, outcome.stopped_at].mean())
     labels = tuple(f"B={b:g}" for b in budgets)
-    return Curve(f"cascade ε={error_rate:g}", np.array(costs), np.array(qualities), labels)
+    return Curve(router, np.array(costs), np.array(qualities), labels)

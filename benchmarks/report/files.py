@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from benchmarks.evaluation.points import Curve
 from benchmarks.replay import DatasetResult, ReplayReport, RouterResult
+from judges.judge_metrics import JudgeErrorRates
 
 
 def write_markdown(report: ReplayReport, path: Path) -> None:
@@ -73,7 +75,25 @@ def _dataset_section(result: DatasetResult) -> list[str]:
     models = result.single_models
     order = sorted(range(len(models.labels)), key=lambda i: models.cost[i])
     lines += [f"| {models.labels[i]} | {models.quality[i]:.4f} | {models.cost[i]:.6g} |" for i in order]
+    if result.judges:
+        lines += [
+            "",
+            f"Real judges on the test answers, at threshold {result.judges[0].rates.threshold:g} "
+            "(false accept: bad answers accepted / bad; false reject: good answers rejected / good; "
+            "error: wrong verdicts / all, comparable to the simulated ε):",
+            "",
+            "| judge | answers | good | false accept | false reject | error | ROC AUC |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *(_judge_row(j.name, j.rates) for j in result.judges),
+        ]
     return lines
+
+
+def _judge_row(name: str, r: JudgeErrorRates) -> str:
+    return (
+        f"| {name} | {r.n} | {r.good} | {r.false_accept_rate:.3f} | {r.false_reject_rate:.3f} | "
+        f"{r.error_rate:.3f} | {r.roc_auc:.3f} |"
+    )
 
 
 def _router_row(r: RouterResult) -> str:
@@ -123,6 +143,10 @@ def _dataset_dict(result: DatasetResult) -> dict[str, Any]:
             }
             for r in result.routers
         ],
+        "judges": [
+            {"judge": j.name, **{k: _nan_as_none(v) for k, v in asdict(j.rates).items()}}
+            for j in result.judges
+        ],
     }
 
 
@@ -132,3 +156,7 @@ def _curve_dict(curve: Curve) -> dict[str, Any]:
 
 def _finite_or_str(value: float) -> float | str:
     return float(value) if math.isfinite(value) else "inf"
+
+
+def _nan_as_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value

@@ -66,3 +66,38 @@ def test_an_unreadable_or_non_mapping_file_is_a_config_error(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_settings(tmp_path / "list.yaml")
+
+
+def test_cascade_routers_are_checked_at_start(tmp_path):
+    artifact = tmp_path / "knn"
+    artifact.mkdir()
+    path = write(
+        tmp_path,
+        {
+            "backends": [{"name": "a", "base_url": "http://127.0.0.1:1/v1"}],
+            "routers": [
+                {"name": "c1", "kind": "cascade", "artifact": str(artifact)},
+                {
+                    "name": "c2",
+                    "kind": "cascade",
+                    "artifact": str(artifact),
+                    "judge": {"kind": "learned", "artifact": str(tmp_path / "no-judge")},
+                },
+                {
+                    "name": "c3",
+                    "kind": "cascade",
+                    "artifact": str(artifact),
+                    "judge": {"kind": "llm", "backend": "grader"},
+                    "order": ["a", "ghost"],
+                },
+            ],
+        },
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert error.value.problems == [
+        "routers.0 (c1): a cascade needs a judge (kind learned, llm or heuristics)",
+        f"routers.1 (c2): judge artifact {tmp_path / 'no-judge'} is not a directory",
+        "routers.2 (c3): judge backend 'grader' is not a configured backend",
+        "routers.2 (c3): order names unknown backends ['ghost']",
+    ]

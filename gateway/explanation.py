@@ -1,0 +1,81 @@
+"""How every reply explains itself: the ``routing`` body object and the ``x-routeyard-*`` headers.
+
+Both say which backend answered, for which router, what it was predicted to score and cost, and what
+it did cost; the routing object also lists every candidate and every attempt (with the judge's score
+inside a cascade). Neither ever carries prompt or answer text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from gateway.backends.backend import Usage
+from gateway.outcome import Outcome
+from gateway.routers import Decision
+
+
+def routing_object(
+    decision: Decision, backend: str, cost: float, usage: Usage, outcome: Outcome, **extra: Any
+) -> dict[str, Any]:
+    """The ``routing`` object of a reply answered by ``backend`` at ``cost`` $; ``extra`` keys are added."""
+    chosen = decision.candidate(backend)
+    return {
+        "request_id": outcome.request_id,
+        "router": decision.router if decision.router != backend else None,
+        "backend": backend,
+        "willingness_to_pay": _finite_or_none(decision.willingness_to_pay),
+        "predicted_quality": chosen.predicted_quality if chosen else None,
+        "predicted_cost_usd": chosen.predicted_cost_usd if chosen else None,
+        "cost_usd": cost,
+        "cost_estimated": usage.estimated,
+        "routing_ms": round(decision.routing_seconds * 1000.0, 3),
+        "attempts": [
+            {
+                "backend": a.backend,
+                "status": a.status,
+                "cost_usd": a.cost_usd,
+                "seconds": round(a.latency_seconds, 4),
+                **({"score": a.score, "judge_reason": a.judge_reason} if a.score is not None else {}),
+            }
+            for a in outcome.attempts
+        ],
+        "candidates": [
+            {
+                "backend": c.backend,
+                "predicted_quality": c.predicted_quality,
+                "predicted_cost_usd": c.predicted_cost_usd,
+                "allowed": c.allowed,
+            }
+            for c in decision.candidates
+        ],
+        **extra,
+    }
+
+
+def routing_headers(decision: Decision, backend: str, request_id: str, cost: float) -> dict[str, str]:
+    """The ``x-routeyard-*`` headers of a reply answered by ``backend`` at ``cost`` $."""
+    chosen = decision.candidate(backend)
+    headers = {
+        "x-routeyard-request-id": request_id,
+        "x-routeyard-backend": backend,
+        "x-routeyard-cost-usd": f"{cost:.8g}",
+    }
+    if decision.router != backend:
+        headers["x-routeyard-router"] = decision.router
+    if chosen is not None and chosen.predicted_quality is not None:
+        headers["x-routeyard-predicted-quality"] = f"{chosen.predicted_quality:.4f}"
+    return headers
+
+
+def sse(payload: dict[str, Any]) -> str:
+    """One server-sent event carrying ``payload`` as compact JSON."""
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+
+
+SSE_DONE = "data: [DONE]\n\n"
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

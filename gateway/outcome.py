@@ -1,0 +1,94 @@
+"""What one request did, gathered as it goes, and its record in the usage log.
+
+An :class:`Outcome` collects every call to a backend (:class:`gateway.usage.Attempt`) and every upstream
+error; :func:`log_outcome` turns it into the request's one :class:`gateway.usage.RouteRecord` (a hash of
+the prompt, never its text) and a log line without prompt text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from gateway.backends.backend import Usage
+from gateway.errors import BackendUnavailableError, UpstreamError
+from gateway.routers import Decision
+from gateway.usage import Attempt, RouteRecord, UsageLog
+from gateway.wire import ChatCompletionRequest
+from predictor.embedder import embedding_text
+
+logger = logging.getLogger("routeyard.gateway")
+
+
+@dataclass
+class Outcome:
+    """The attempts and errors of request ``request_id``, begun at ``started`` (``time.perf_counter``)."""
+
+    request_id: str
+    started: float
+    attempts: list[Attempt] = field(default_factory=list)
+    errors: list[UpstreamError] = field(default_factory=list)
+
+    def failed(self, backend: str, error: UpstreamError, seconds: float) -> None:
+        """Note a call to ``backend`` that failed with ``error`` after ``seconds``."""
+        self.attempts.append(Attempt(backend, error.code or "upstream_error", 0.0, seconds))
+        self.errors.append(error)
+        logger.warning("request %s: backend %s failed (%s)", self.request_id, backend, error.code)
+
+    @property
+    def cost_usd(self) -> float:
+        """The $ of every call made so far."""
+        return sum(a.cost_usd for a in self.attempts)
+
+    def exhausted(self) -> UpstreamError:
+        """The error for a request no candidate could answer: the one failure itself, or all of them."""
+        if len(self.errors) == 1:
+            return self.errors[0]
+        return BackendUnavailableError(
+            "no backend could answer: " + "; ".join(e.message for e in self.errors)
+        )
+
+
+def log_outcome(
+    usage_log: UsageLog,
+    request: ChatCompletionRequest,
+    decision: Decision,
+    outcome: Outcome,
+    *,
+    status: int,
+    backend: str | None = None,
+    usage: Usage | None = None,
+    streamed: bool = False,
+) -> None:
+    """Record the request in ``usage_log`` (never blocks) and log one line about it."""
+    chosen = decision.candidate(backend) if backend else None
+    usage = usage or Usage(0, 0, estimated=True)
+    elapsed = time.perf_counter() - outcome.started
+    record = RouteRecord(
+        request_id=outcome.request_id,
+        time=time.time(),
+        router=decision.router if decision.router != backend else None,
+        backend=backend,
+        status=status,
+        prompt_sha256=hashlib.sha256(embedding_text(request.prompt_turns()).encode()).hexdigest(),
+        predicted_quality=chosen.predicted_quality if chosen else None,
+        cost_usd=outcome.cost_usd,
+        cost_estimated=usage.estimated,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        routing_seconds=decision.routing_seconds,
+        total_seconds=elapsed,
+        streamed=streamed,
+        attempts=tuple(outcome.attempts),
+    )
+    usage_log.record(record)
+    logger.info(
+        "request %s router=%s backend=%s status=%d %.1f ms",
+        outcome.request_id,
+        record.router,
+        backend,
+        status,
+        elapsed * 1000.0,
+    )

@@ -1,0 +1,161 @@
+"""Cascade routers through the openai SDK: cheap first, escalate while the judge rejects, within budget.
+
+The predictor (conftest's KNN) predicts $0.0001 for model ``cheap`` and $0.01 for ``dear``; each router
+maps those two to backends with fixed answers. The LLM judge grades through the mock's ``grader``,
+which gives 9/10 to answers containing ``[good]`` and 2/10 to the rest.
+"""
+
+import asyncio
+
+import openai
+import pytest
+
+from tests.gateway.conftest import MATH, start_gateway
+
+RIGHT, WRONG = "the right answer [good]", "a wrong answer"
+
+
+def cascade(name, artifact, cheap, dear, judge=None, **extra):
+    return {
+        "name": name,
+        "kind": "cascade",
+        "artifact": str(artifact),
+        "backends": {"cheap": cheap, "dear": dear},
+        "judge": judge or {"kind": "llm", "backend": "grader"},
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream, artifact, tmp_path_factory):
+    v1 = upstream.url + "/v1"
+
+    def backend(name, model, price):
+        return {"name": name, "base_url": v1, "model": model, "output_usd_per_million": price, "retries": 0}
+
+    settings = {
+        "backends": [
+            backend("wrong-cheap", f"says:{WRONG}", 1.0),
+            backend("right-cheap", f"says:{RIGHT}", 1.0),
+            backend("empty-cheap", "says:", 1.0),
+            backend("right-dear", f"says:{RIGHT}", 100.0),
+            backend("broken", "fail-500", 1.0),
+            backend("grader", "grader", 0.0),
+        ],
+        "routers": [
+            cascade("cascade-escalates", artifact, "wrong-cheap", "right-dear"),
+            cascade("cascade-accepts", artifact, "right-cheap", "right-dear"),
+            cascade("cascade-fails-over", artifact, "broken", "right-dear"),
+            cascade("cascade-heuristic", artifact, "empty-cheap", "right-dear", judge={"kind": "heuristics"}),
+            cascade("cascade-lenient", artifact, "wrong-cheap", "right-dear", threshold=0.1),
+            cascade("cascade-thrifty", artifact, "wrong-cheap", "right-dear", budget_usd=0.005),
+        ],
+        "embedder": "hashing",
+    }
+    monkeypatch = pytest.MonkeyPatch()
+    _, server = start_gateway(settings, tmp_path_factory.mktemp("cascade"), monkeypatch)
+    yield server
+    server.__exit__(None, None, None)
+    monkeypatch.undo()
+
+
+def ask(gateway, model, **kwargs):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": MATH[0]}], **kwargs
+    )
+    return raw.parse(), raw.headers
+
+
+def test_an_accepted_first_answer_stops_the_cascade(gateway):
+    reply, headers = ask(gateway, "cascade-accepts")
+    routing = reply.model_extra["routing"]
+    assert reply.choices[0].message.content == RIGHT
+    assert [a["backend"] for a in routing["attempts"]] == ["right-cheap"]
+    assert routing["attempts"][0]["score"] == pytest.approx(0.9)
+    assert routing["cascade"] == {"threshold": 0.5, "budget_usd": None, "accepted": True, "escalations": 0}
+    assert headers["x-routeyard-backend"] == "right-cheap"
+
+
+def test_a_rejected_answer_escalates_and_the_cost_is_the_sum_of_the_attempts(gateway):
+    reply, headers = ask(gateway, "cascade-escalates")
+    routing = reply.model_extra["routing"]
+    assert reply.choices[0].message.content == RIGHT
+    attempts = routing["attempts"]
+    assert [(a["backend"], a["score"]) for a in attempts] == [("wrong-cheap", 0.2), ("right-dear", 0.9)]
+    assert routing["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
+    assert attempts[1]["cost_usd"] > attempts[0]["cost_usd"] > 0
+    assert float(headers["x-routeyard-cost-usd"]) == pytest.approx(routing["cost_usd"])
+    assert routing["cascade"]["accepted"] is True and routing["cascade"]["escalations"] == 1
+
+
+def test_the_threshold_decides_what_is_good_enough(gateway):
+    reply, _ = ask(gateway, "cascade-lenient")
+    assert reply.choices[0].message.content == WRONG  # 2/10 passes a 0.1 threshold
+
+
+def test_the_budget_stops_escalation_and_the_last_answer_is_kept(gateway):
+    reply, _ = ask(gateway, "cascade-thrifty")
+    routing = reply.model_extra["routing"]
+    assert reply.choices[0].message.content == WRONG  # the dear model is predicted at $0.01 > budget
+    assert [a["backend"] for a in routing["attempts"]] == ["wrong-cheap"]
+    assert routing["cascade"]["accepted"] is False and routing["cascade"]["budget_usd"] == 0.005
+    allowed = {c["backend"]: c["allowed"] for c in routing["candidates"]}
+    assert allowed == {"wrong-cheap": True, "right-dear": True}  # allowed, but not affordable
+
+
+def test_a_requests_max_cost_lowers_the_budget(gateway):
+    reply, _ = ask(gateway, "cascade-escalates", extra_body={"routing": {"max_cost_usd": 0.005}})
+    routing = reply.model_extra["routing"]
+    assert reply.choices[0].message.content == WRONG
+    assert routing["cascade"]["budget_usd"] == 0.005
+
+
+def test_an_upstream_failure_inside_a_cascade_moves_to_the_next_backend(gateway):
+    reply, _ = ask(gateway, "cascade-fails-over")
+    attempts = reply.model_extra["routing"]["attempts"]
+    assert reply.choices[0].message.content == RIGHT
+    assert [(a["backend"], a["status"]) for a in attempts] == [
+        ("broken", "upstream_error"),
+        ("right-dear", "ok"),
+    ]
+    assert attempts[0]["cost_usd"] == 0.0 and "score" not in attempts[0]
+
+
+def test_the_heuristic_judge_escalates_past_an_empty_answer(gateway):
+    reply, _ = ask(gateway, "cascade-heuristic")
+    attempts = reply.model_extra["routing"]["attempts"]
+    assert reply.choices[0].message.content == RIGHT
+    assert attempts[0]["judge_reason"] == "answer is empty" and attempts[0]["score"] == 0.0
+
+
+def test_a_streamed_cascade_sends_the_accepted_answer_after_acceptance(gateway):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
+    chunks = list(
+        client.chat.completions.create(
+            model="cascade-escalates", messages=[{"role": "user", "content": MATH[1]}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == RIGHT
+    last = chunks[-1].model_extra or {}
+    assert [a["backend"] for a in last["routing"]["attempts"]] == ["wrong-cheap", "right-dear"]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage is not None
+
+
+def test_the_async_client_gets_whole_cascades_concurrently(gateway):
+    async def many():
+        client = openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
+        replies = await asyncio.gather(
+            *[
+                client.chat.completions.create(
+                    model="cascade-escalates", messages=[{"role": "user", "content": MATH[i]}]
+                )
+                for i in range(8)
+            ]
+        )
+        await client.close()
+        return replies
+
+    assert {r.choices[0].message.content for r in asyncio.run(many())} == {RIGHT}
