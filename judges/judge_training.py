@@ -115,7 +115,7 @@ def train_judge(
     )
     judge = LearnedJudge(embedder, weights, manifest)
     if train_fraction < 1.0:
-        test = test_split_rows(table, seed=seed, train_fraction=train_fraction)
+        test = held_out_rows(table, seed=seed, train_fraction=train_fraction)
         scores, good = score_cells(judge, table, judged_cells(table, test))
         rates = judge_error_rates(scores, good, 0.5)
         metrics = {"test_split": rates.__dict__}
@@ -123,7 +123,7 @@ def train_judge(
     return judge
 
 
-def test_split_rows(
+def held_out_rows(
     table: OutcomeTable, *, seed: int = DEFAULT_SEED, train_fraction: float = DEFAULT_TRAIN_FRACTION
 ) -> IndexArray:
     """Every dataset's test rows, ascending."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from routeyard import onnx_command, replay_command, serve_command, train_command
+from routeyard import onnx_command, replay_command, serve_command, train_command, train_judge_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     replay_command.add_parser(commands)
     train_command.add_parser(commands)
+    train_judge_command.add_parser(commands)
     onnx_command.add_parser(commands)
     serve_command.add_parser(commands)
     return parser

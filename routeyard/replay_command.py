@@ -27,7 +27,7 @@ from benchmarks.replay import (
 )
 from benchmarks.report.files import write_json, write_markdown
 from benchmarks.report.plot import write_curves_png
-from judges.judge_training import score_table, test_split_rows, train_judge
+from judges.judge_training import held_out_rows, score_table, train_judge
 from judges.learned_judge import LearnedJudge
 from predictor.artifact import ArtifactError, Manifest, load_artifact
 from predictor.embedder import Embedder, Vectors
@@ -154,7 +154,7 @@ def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeSc
     judges = [(f"judge={d.name}", LearnedJudge.load(d, embedder)) for d in args.judge]
     if args.train_judge:
         judges.append(("judge=learned", train_judge(table, embedder, seed=args.seed)))
-    test = test_split_rows(table, seed=args.seed)
+    test = held_out_rows(table, seed=args.seed)
     out = []
     for name, judge in judges:
         scores = np.full(table.quality.shape, np.nan)

@@ -3,7 +3,7 @@ import pytest
 
 from benchmarks.evaluation.aiq import aiq
 from benchmarks.evaluation.hull import nondecreasing_hull
-from benchmarks.replay import Predictions, ReplaySettings, replay
+from benchmarks.replay import JudgeScores, Predictions, ReplaySettings, replay
 from predictor.outcome_table import OutcomeTable
 from predictor.split import split_by_dataset
 
@@ -85,3 +85,35 @@ def test_selected_datasets_only():
 def test_bad_settings_are_clear_errors(settings, message):
     with pytest.raises(ValueError, match=message):
         replay(make_table(), settings)
+
+
+def test_a_truthful_real_judge_replays_like_the_error_free_simulated_one():
+    table = make_table()
+    truthful = JudgeScores(table.quality.copy(), "judge=truth")
+    settings = ReplaySettings(routers=("cascade", "judged"), error_rates=(0.0,))
+    report = replay(table, settings, judge_scores=(truthful,))
+    for result in (*report.datasets, report.pooled):
+        simulated, judged = router(result, "cascade ε=0"), router(result, "cascade judge=truth")
+        np.testing.assert_allclose(judged.curve.quality, simulated.curve.quality)
+        np.testing.assert_allclose(judged.curve.cost, simulated.curve.cost)
+        (measured,) = result.judges
+        assert measured.rates.error_rate == 0.0 and measured.rates.roc_auc == 1.0
+
+
+def test_an_inverted_judge_is_measured_as_always_wrong_and_loses_quality():
+    table = make_table()
+    inverted = JudgeScores(1.0 - table.quality, "judge=liar")
+    report = replay(
+        table, ReplaySettings(routers=("cascade", "judged"), error_rates=(0.0,)), judge_scores=(inverted,)
+    )
+    (measured,) = report.pooled.judges
+    assert measured.rates.false_accept_rate == 1.0 and measured.rates.false_reject_rate == 1.0
+    assert router(report.pooled, "cascade judge=liar").aiq < router(report.pooled, "cascade ε=0").aiq
+
+
+def test_the_judged_router_needs_scores_of_the_tables_shape():
+    table = make_table()
+    with pytest.raises(ValueError, match="needs a judge"):
+        replay(table, ReplaySettings(routers=("judged",)))
+    with pytest.raises(ValueError, match="judge scores"):
+        replay(table, ReplaySettings(routers=("judged",)), judge_scores=(JudgeScores(np.zeros((2, 3))),))

@@ -1,0 +1,73 @@
+"""`routeyard train-judge` and `routeyard replay --judge/--train-judge`, end to end on the real subset.
+
+The hashing embedder keeps them fast; the learned judge's figures with MiniLM are in RESULTS.md.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from routeyard.cli import main
+
+SUBSET = Path(__file__).parents[2] / "benchmarks" / "data" / "routerbench_0shot_subset.csv.gz"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROUTEYARD_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_train_a_judge_then_replay_a_cascade_with_it(tmp_path, capsys):
+    judge = tmp_path / "judge"
+    assert main(["train-judge", "--data", str(SUBSET), "--embedder", "hashing", "--out", str(judge)]) == 0
+    printed = capsys.readouterr().out
+    assert "trained a learned judge on" in printed and "ROC AUC" in printed
+    manifest = json.loads((judge / "manifest.json").read_text())
+    assert manifest["kind"] == "learned-judge" and len(manifest["models"]) == 11
+    assert 0.5 < manifest["metrics"]["test_split"]["roc_auc"] <= 1.0  # better than a coin
+
+    out = tmp_path / "replay"
+    assert (
+        main(
+            [
+                "replay",
+                "--data",
+                str(SUBSET),
+                "--embedder",
+                "hashing",
+                "--judge",
+                str(judge),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "judge judge=judge on test answers" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    routers = {r["router"] for r in report["pooled"]["routers"]}
+    assert {"cascade ε=0", "cascade judge=judge", "zero"} <= routers
+    (measured,) = report["pooled"]["judges"]
+    assert measured["judge"] == "judge=judge" and 0.0 <= measured["false_accept_rate"] <= 1.0
+    assert "Real judges on the test answers" in (out / "report.md").read_text()
+
+
+def test_train_judge_on_a_table_without_answers_is_a_clear_error(tmp_path, capsys):
+    long_table = tmp_path / "long.csv"
+    long_table.write_text("sample_id,dataset,prompt,model,quality,cost\ns1,d,hi,m,1.0,0.1\n")
+    code = main(
+        [
+            "train-judge",
+            "--data",
+            str(long_table),
+            "--format",
+            "long",
+            "--embedder",
+            "hashing",
+            "--out",
+            str(tmp_path / "j"),
+        ]
+    )
+    assert code == 2
+    assert "has no recorded responses to judge" in capsys.readouterr().err
