@@ -3,7 +3,9 @@
 Eleven replay backends, one per RouterBench model of the bundled sample, answer with the model's recorded
 responses and cost. Router ``router-knn`` (also ``auto``) routes with a KNN artifact trained on the
 sample's train split with the ONNX MiniLM embedder, built on first start (about a minute on 2 cores) and
-cached under the cache directory, keyed by a hash of the training data, embedder and settings. Usage is
+cached under the cache directory, keyed by a hash of the training data, embedder and settings. Router
+``router-cascade`` walks the same backends from the cheapest predicted, escalating past answers the
+heuristic checks reject (empty, refusal, truncated) within $0.01 per request. Usage is
 logged in memory. The settings are written to ``demo/routeyard.yaml`` in the cache directory, so every
 uvicorn worker loads the same thing.
 """
@@ -27,6 +29,8 @@ SAMPLE_TABLE = Path(benchmarks.__file__).parent / "data" / "routerbench_0shot_su
 DEMO_EMBEDDER = "minilm-onnx"
 DEMO_ROUTER = "router-knn"
 DEMO_WILLINGNESS_TO_PAY = 0.05  # $ per unit of quality: leave gpt-4 when a model ≥ 10× cheaper is close
+DEMO_CASCADE = "router-cascade"
+DEMO_CASCADE_BUDGET_USD = 0.01
 
 
 def demo_config(cache_dir: Path, *, progress: bool = False) -> Path:
@@ -51,7 +55,14 @@ def demo_config(cache_dir: Path, *, progress: bool = False) -> Path:
                 "kind": "knn",
                 "artifact": str(artifact),
                 "willingness_to_pay": DEMO_WILLINGNESS_TO_PAY,
-            }
+            },
+            {
+                "name": DEMO_CASCADE,
+                "kind": "cascade",
+                "artifact": str(artifact),
+                "judge": {"kind": "heuristics"},
+                "budget_usd": DEMO_CASCADE_BUDGET_USD,
+            },
         ],
         "default_router": DEMO_ROUTER,
         "embedder": DEMO_EMBEDDER,

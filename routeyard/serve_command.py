@@ -12,7 +12,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import load_settings
-from routeyard.demo import DEMO_ROUTER, demo_config
+from routeyard.demo import DEMO_CASCADE, DEMO_ROUTER, demo_config
 from routeyard.embedders import cache_dir
 
 CONFIG_VARIABLE = "ROUTEYARD_CONFIG_FILE"
@@ -47,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
         '  print(reply.choices[0].message.content, reply.model_extra["routing"])'
     )
     if not args.config:
-        print(f"models: the 11 RouterBench models by name, {DEMO_ROUTER}, {DEMO_ROUTER}-<willingness to pay>")
+        print(
+            f"models: the 11 RouterBench models by name, {DEMO_ROUTER}, {DEMO_ROUTER}-<willingness to pay>, "
+            f"{DEMO_CASCADE}"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "routeyard.serve_command:app_from_environment",

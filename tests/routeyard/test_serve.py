@@ -140,3 +140,18 @@ def _worker_processes(pid: int) -> list[str]:
         Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode() for child in children
     ]
     return [c for c in commands if "multiprocessing.spawn" in c or "spawn_main" in c]
+
+
+def test_the_demo_cascade_walks_from_the_cheapest_backend(demo):
+    url, _ = demo
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    reply = client.chat.completions.create(
+        model="router-cascade",
+        messages=[{"role": "user", "content": "Which is heavier, a kilo of iron or of wool?"}],
+    )
+    routing = extra(reply)["routing"]
+    first = routing["attempts"][0]
+    cheapest = min((c for c in routing["candidates"] if c["allowed"]), key=lambda c: c["predicted_cost_usd"])
+    assert first["backend"] == cheapest["backend"] and "score" in first
+    assert routing["cascade"]["budget_usd"] == 0.01
+    assert routing["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in routing["attempts"]))
