@@ -7,9 +7,13 @@ which gives 9/10 to answers containing ``[good]`` and 2/10 to the rest.
 
 import asyncio
 
+import numpy as np
 import openai
 import pytest
 
+from judges.judge_training import train_judge
+from predictor.hashing_embedder import HashingEmbedder
+from predictor.outcome_table import OutcomeTable
 from tests.gateway.conftest import MATH, start_gateway
 
 RIGHT, WRONG = "the right answer [good]", "a wrong answer"
@@ -26,9 +30,33 @@ def cascade(name, artifact, cheap, dear, judge=None, **extra):
     }
 
 
+def learned_judge_artifact(directory):
+    """A learned judge trained on recorded RIGHT and WRONG answers, each model right half the time."""
+    n = len(MATH)
+    good = np.array([[i % 2 == 0, i % 2 == 1] for i in range(n)])
+    responses = np.empty((n, 2), dtype=object)
+    for i, j in np.ndindex(n, 2):
+        responses[i, j] = (RIGHT if good[i, j] else WRONG,)
+    prompts = np.empty(n, dtype=object)
+    prompts[:] = [(p,) for p in MATH]
+    table = OutcomeTable(
+        sample_ids=np.array([f"s{i}" for i in range(n)]),
+        datasets=np.array(["math"] * n),
+        prompts=prompts,
+        models=("cheap", "dear"),
+        quality=good.astype(float),
+        missing=np.zeros((n, 2), dtype=bool),
+        cost=np.full((n, 2), 0.001),
+        responses=responses,
+    )
+    train_judge(table, HashingEmbedder(), regularisation=1.0).save(directory)
+    return directory
+
+
 @pytest.fixture(scope="module")
 def gateway(upstream, artifact, tmp_path_factory):
     v1 = upstream.url + "/v1"
+    judge_artifact = learned_judge_artifact(tmp_path_factory.mktemp("judge") / "judge")
 
     def backend(name, model, price):
         return {"name": name, "base_url": v1, "model": model, "output_usd_per_million": price, "retries": 0}
@@ -49,6 +77,13 @@ def gateway(upstream, artifact, tmp_path_factory):
             cascade("cascade-heuristic", artifact, "empty-cheap", "right-dear", judge={"kind": "heuristics"}),
             cascade("cascade-lenient", artifact, "wrong-cheap", "right-dear", threshold=0.1),
             cascade("cascade-thrifty", artifact, "wrong-cheap", "right-dear", budget_usd=0.005),
+            cascade(
+                "cascade-learned",
+                artifact,
+                "wrong-cheap",
+                "right-dear",
+                judge={"kind": "learned", "artifact": str(judge_artifact)},
+            ),
         ],
         "embedder": "hashing",
     }
@@ -87,6 +122,14 @@ def test_a_rejected_answer_escalates_and_the_cost_is_the_sum_of_the_attempts(gat
     assert attempts[1]["cost_usd"] > attempts[0]["cost_usd"] > 0
     assert float(headers["x-routeyard-cost-usd"]) == pytest.approx(routing["cost_usd"])
     assert routing["cascade"]["accepted"] is True and routing["cascade"]["escalations"] == 1
+
+
+def test_a_learned_judge_escalates_past_the_answer_it_learned_is_wrong(gateway):
+    reply, _ = ask(gateway, "cascade-learned")
+    attempts = reply.model_extra["routing"]["attempts"]
+    assert reply.choices[0].message.content == RIGHT
+    assert [a["backend"] for a in attempts] == ["wrong-cheap", "right-dear"]
+    assert attempts[0]["score"] < 0.5 <= attempts[1]["score"]
 
 
 def test_the_threshold_decides_what_is_good_enough(gateway):
