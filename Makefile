@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := benchmarks/data/routerbench_0shot_subset.csv.gz
 
-.PHONY: install test lint serve demo bench bench-gateway clean
+.PHONY: install test lint redis-server serve demo bench bench-gateway clean
 
 install: $(VENV)/.installed
 
@@ -19,8 +19,12 @@ lint: install
 	$(VENV)/bin/ruff format --no-cache --check .
 	$(VENV)/bin/mypy
 
+# The usage-log tests run a real redis-server (Debian package redis-server), installed here if missing.
+redis-server:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: lint
+test: lint redis-server
 	$(VENV)/bin/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 

@@ -2,7 +2,8 @@
 
 ``create_app(settings)`` builds everything (nothing happens at import). Endpoints:
 ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz`` (the process serves),
-``GET /readyz`` (every router's predictor is loaded). Routers load in the background after start-up;
+``GET /readyz`` (every router's predictor is loaded); the operators' endpoints (``/metrics``,
+``/v1/feedback``) are in ``gateway.operations``. Routers load in the background after start-up;
 until then requests naming a backend are served and requests naming a router get 503 ``not_ready``.
 """
 
@@ -11,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import hmac
 import json
 import logging
+import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator
@@ -36,8 +39,12 @@ from gateway.errors import (
     NotReadyError,
     RequestTooLargeError,
 )
+from gateway.metrics import GatewayMetrics
+from gateway.operations import add_operations_routes, watch_state
+from gateway.outcome import Outcome
+from gateway.redis_usage_log import RedisUsageLog
 from gateway.settings import GatewaySettings
-from gateway.usage import InMemoryUsageLog, UsageLog
+from gateway.usage import FanOutUsageLog, InMemoryUsageLog, UsageLog
 from gateway.wire import ChatCompletionRequest
 from predictor.embedder import Embedder
 from predictor.embedder_choice import make_embedder
@@ -49,8 +56,11 @@ def create_app(
     settings: GatewaySettings, *, embedder: Embedder | None = None, usage_log: UsageLog | None = None
 ) -> FastAPI:
     """The gateway for ``settings``; ``embedder`` (default: ``settings.embedder``) embeds prompts for
-    routers, ``usage_log`` (default: in memory) receives one record per request."""
-    log: UsageLog = usage_log if usage_log is not None else InMemoryUsageLog()
+    routers, ``usage_log`` (default: Redis at ``settings.redis_url``, else in memory) receives one record
+    per request and the quality feedbacks."""
+    log = usage_log if usage_log is not None else _usage_log(settings)
+    metrics = GatewayMetrics()
+    recorder = FanOutUsageLog(metrics, log)
     routes = Routes(
         backends={},
         router_names={r.name for r in settings.routers},
@@ -62,6 +72,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with pooled_client() as client:
             routes.backends.update(build_backends(settings, client))
+            if isinstance(log, RedisUsageLog):
+                await log.start()
             gc.freeze()  # again once the routers load (see _load_routers)
             loading = asyncio.create_task(_load_routers(settings, embedder, routes, state))
             yield
@@ -69,18 +81,26 @@ def create_app(
             await asyncio.gather(loading, return_exceptions=True)
             if state.get("batcher") is not None:
                 await state["batcher"].close()
+            if isinstance(log, RedisUsageLog):
+                await log.close()
 
     app = FastAPI(title="routeyard", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.routes, app.state.usage_log, app.state.settings = routes, log, settings
     app.state.runtime = state  # "ready", and the "batcher" once routers load
+    app.state.metrics = metrics
     _add_error_handlers(app)
     keys = settings.client_keys()
+    add_operations_routes(app, metrics, recorder, lambda request: _authorize(request, keys))
+    watch_state(metrics, routes, log)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        _authorize(request, keys)
+        client = _authorize(request, keys)
         parsed = _parse(await _read_body(request, settings.max_body_bytes))
-        return await serve_completion(parsed, routes, log, f"req_{uuid.uuid4().hex}")
+        outcome = Outcome(
+            f"req_{uuid.uuid4().hex}", time.perf_counter(), client=client, keep_prompt=settings.store_prompts
+        )
+        return await serve_completion(parsed, routes, recorder, outcome)
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
@@ -127,12 +147,24 @@ async def _load_routers(
         logger.error("loading the routers failed: %s", exc)
 
 
-def _authorize(request: Request, keys: frozenset[str]) -> None:
+def _usage_log(settings: GatewaySettings) -> UsageLog:
+    if settings.redis_url is None:
+        return InMemoryUsageLog()
+    return RedisUsageLog(
+        settings.redis_url,
+        buffer_size=settings.usage_buffer_size,
+        max_stream_length=settings.usage_stream_max_length,
+    )
+
+
+def _authorize(request: Request, keys: frozenset[str]) -> str | None:
+    """The id of the client's key (a hash prefix; None without keys); raises AuthenticationError."""
     if not keys:
-        return
+        return None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
         raise AuthenticationError("missing or invalid API key: send `Authorization: Bearer <key>`")
+    return "key_" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -52,10 +52,9 @@ class Routes:
 
 
 async def serve_completion(
-    request: ChatCompletionRequest, routes: Routes, usage_log: UsageLog, request_id: str
+    request: ChatCompletionRequest, routes: Routes, usage_log: UsageLog, outcome: Outcome
 ) -> Response:
     """The HTTP response for ``request``; raises ``GatewayError`` before anything was sent."""
-    outcome = Outcome(request_id, time.perf_counter())
     options = request.routing or RoutingOptions()
     decision, router = await _decide(request, routes, options)
     if isinstance(router, CascadeRouter):
@@ -144,6 +143,7 @@ async def _stream(
         except UpstreamError as exc:
             outcome.failed(name, exc, time.perf_counter() - started)
             continue
+        outcome.first_token_seconds = time.perf_counter() - outcome.started
         body = _relay(first, chunks, name, request, decision, outcome, usage_log, started)
         predicted = decision.candidate(name)
         cost = predicted.predicted_cost_usd if predicted and predicted.predicted_cost_usd is not None else 0.0

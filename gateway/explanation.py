@@ -23,7 +23,7 @@ def routing_object(
     chosen = decision.candidate(backend)
     return {
         "request_id": outcome.request_id,
-        "router": decision.router if decision.router != backend else None,
+        "router": decision.router if decision.routed else None,
         "backend": backend,
         "willingness_to_pay": _finite_or_none(decision.willingness_to_pay),
         "predicted_quality": chosen.predicted_quality if chosen else None,
@@ -62,7 +62,7 @@ def routing_headers(decision: Decision, backend: str, request_id: str, cost: flo
         "x-routeyard-backend": backend,
         "x-routeyard-cost-usd": f"{cost:.8g}",
     }
-    if decision.router != backend:
+    if decision.routed:
         headers["x-routeyard-router"] = decision.router
     if chosen is not None and chosen.predicted_quality is not None:
         headers["x-routeyard-predicted-quality"] = f"{chosen.predicted_quality:.4f}"

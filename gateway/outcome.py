@@ -24,12 +24,16 @@ logger = logging.getLogger("routeyard.gateway")
 
 @dataclass
 class Outcome:
-    """The attempts and errors of request ``request_id``, begun at ``started`` (``time.perf_counter``)."""
+    """The attempts and errors of request ``request_id``, begun at ``started`` (``time.perf_counter``),
+    from the client with key id ``client``; ``keep_prompt`` when the prompt text may be logged."""
 
     request_id: str
     started: float
+    client: str | None = None
+    keep_prompt: bool = False
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[UpstreamError] = field(default_factory=list)
+    first_token_seconds: float | None = None
 
     def failed(self, backend: str, error: UpstreamError, seconds: float) -> None:
         """Note a call to ``backend`` that failed with ``error`` after ``seconds``."""
@@ -64,12 +68,13 @@ def log_outcome(
 ) -> None:
     """Record the request in ``usage_log`` (never blocks) and log one line about it."""
     chosen = decision.candidate(backend) if backend else None
+    costs = [c.predicted_cost_usd for c in decision.candidates if c.predicted_cost_usd is not None]
     usage = usage or Usage(0, 0, estimated=True)
     elapsed = time.perf_counter() - outcome.started
     record = RouteRecord(
         request_id=outcome.request_id,
         time=time.time(),
-        router=decision.router if decision.router != backend else None,
+        router=decision.router if decision.routed else None,
         backend=backend,
         status=status,
         prompt_sha256=hashlib.sha256(embedding_text(request.prompt_turns()).encode()).hexdigest(),
@@ -82,6 +87,13 @@ def log_outcome(
         total_seconds=elapsed,
         streamed=streamed,
         attempts=tuple(outcome.attempts),
+        client=outcome.client,
+        first_token_seconds=outcome.first_token_seconds,
+        judge_score=next(
+            (a.score for a in outcome.attempts if a.backend == backend and a.score is not None), None
+        ),
+        dearest_predicted_cost_usd=max(costs) if costs else None,
+        prompt_turns=request.prompt_turns() if outcome.keep_prompt else None,
     )
     usage_log.record(record)
     logger.info(

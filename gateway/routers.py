@@ -45,6 +45,11 @@ class Decision:
     candidates: tuple[Candidate, ...]
     routing_seconds: float
 
+    @property
+    def routed(self) -> bool:
+        """Whether a router decided (False when ``model`` named a backend directly)."""
+        return bool(self.candidates)
+
     def candidate(self, backend: str) -> Candidate | None:
         return next((c for c in self.candidates if c.backend == backend), None)
 

@@ -116,6 +116,10 @@ class GatewaySettings(BaseSettings):
     max_batch: int = Field(default=32, ge=1)
     breaker_failures: int = Field(default=5, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0.0)
+    redis_url: str | None = None
+    store_prompts: bool = False
+    usage_buffer_size: int = Field(default=100_000, ge=1)
+    usage_stream_max_length: int = Field(default=1_000_000, ge=1)
 
     @classmethod
     def settings_customise_sources(
@@ -172,6 +176,10 @@ def reference_problems(settings: GatewaySettings) -> list[str]:
         problems += _router_problems(f"routers.{i} ({router.name})", router, backends)
     if settings.default_router is not None and settings.default_router not in routers | backends:
         problems.append(f"default_router: {settings.default_router!r} is no router or backend")
+    if settings.redis_url is not None and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        problems.append("redis_url: must start with redis://, rediss:// or unix://")
     if settings.client_keys_env and not settings.client_keys():
         problems.append(f"client_keys_env: environment variable {settings.client_keys_env} is unset or empty")
     return problems

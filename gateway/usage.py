@@ -1,7 +1,7 @@
 """The UsageLog seam: one :class:`RouteRecord` per request, recorded without ever blocking it.
 
 :class:`InMemoryUsageLog` keeps the most recent records in a bounded deque; it is the log when no Redis
-is configured (the Redis log of the operations issue implements the same protocol).
+is configured. ``gateway.redis_usage_log`` writes them to Redis through a bounded buffer.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class Attempt:
 
 @dataclass(frozen=True)
 class RouteRecord:
-    """What happened to one request. Holds no prompt text and no key, only a hash of the prompt."""
+    """What happened to one request. Holds no key, and no prompt text unless the operator opted in
+    (``store_prompts``): by default only a hash of the prompt."""
 
     request_id: str
     time: float
@@ -43,19 +44,53 @@ class RouteRecord:
     total_seconds: float = 0.0
     streamed: bool = False
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+    client: str | None = None  # an id of the client's key (a hash prefix), never the key
+    first_token_seconds: float | None = None  # streams: until the first chunk was ready
+    judge_score: float | None = None  # cascades: the kept answer's score
+    dearest_predicted_cost_usd: float | None = None  # routed requests: the costliest candidate's prediction
+    prompt_turns: tuple[str, ...] | None = None  # only when the config opts in to storing prompt text
 
 
 class UsageLog(Protocol):
+    """Where requests and their quality feedback go. Both methods return at once and never raise."""
+
     def record(self, record: RouteRecord) -> None:
-        """Keep ``record``; must return at once and never raise."""
+        """Keep ``record``."""
+        ...
+
+    def feedback(self, request_id: str, quality: float) -> None:
+        """Keep a quality in [0, 1] reported for request ``request_id``."""
         ...
 
 
 class InMemoryUsageLog:
-    """The last ``capacity`` records, oldest dropped first."""
+    """The last ``capacity`` records and feedbacks, oldest dropped first."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.records: collections.deque[RouteRecord] = collections.deque(maxlen=capacity)
+        self.feedbacks: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self.capacity = capacity
 
     def record(self, record: RouteRecord) -> None:
         self.records.append(record)
+
+    def feedback(self, request_id: str, quality: float) -> None:
+        self.feedbacks[request_id] = quality
+        self.feedbacks.move_to_end(request_id)
+        while len(self.feedbacks) > self.capacity:
+            self.feedbacks.popitem(last=False)
+
+
+class FanOutUsageLog:
+    """Records and feedbacks go to every log of ``logs``, in order."""
+
+    def __init__(self, *logs: UsageLog) -> None:
+        self.logs = logs
+
+    def record(self, record: RouteRecord) -> None:
+        for log in self.logs:
+            log.record(record)
+
+    def feedback(self, request_id: str, quality: float) -> None:
+        for log in self.logs:
+            log.feedback(request_id, quality)

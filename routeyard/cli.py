@@ -8,7 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from routeyard import onnx_command, replay_command, serve_command, train_command, train_judge_command
+from routeyard import (
+    export_command,
+    onnx_command,
+    replay_command,
+    serve_command,
+    train_command,
+    train_judge_command,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,4 +37,5 @@ def _parser() -> argparse.ArgumentParser:
     train_judge_command.add_parser(commands)
     onnx_command.add_parser(commands)
     serve_command.add_parser(commands)
+    export_command.add_parser(commands)
     return parser

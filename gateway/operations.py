@@ -1,0 +1,94 @@
+"""The operators' endpoints: ``GET /metrics`` (Prometheus) and ``POST /v1/feedback`` (quality feedback).
+
+Feedback — ``{"request_id": "req_…", "quality": 0.8}`` from a user rating or an evaluator — goes to the
+usage log beside the request's record (``routeyard export`` joins them into training data) and is
+answered ``202 Accepted`` at once: like records, feedback never waits for Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import JSONResponse, Response
+
+from gateway.completions import Routes
+from gateway.errors import InvalidRequestError
+from gateway.metrics import GatewayMetrics
+from gateway.redis_usage_log import RedisUsageLog
+from gateway.usage import UsageLog
+
+
+class Feedback(BaseModel):
+    """``POST /v1/feedback``: a quality in [0, 1] for an earlier request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(pattern=r"^req_[0-9a-f]{32}$")
+    quality: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+
+
+def add_operations_routes(
+    app: FastAPI, metrics: GatewayMetrics, usage_log: UsageLog, authorize: Callable[[Request], Any]
+) -> None:
+    """Add ``/metrics`` (open, for scrapers) and ``/v1/feedback`` (client keys apply) to ``app``."""
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/feedback", status_code=202)
+    async def feedback(request: Request) -> JSONResponse:
+        authorize(request)
+        try:
+            parsed = Feedback.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or None
+            raise InvalidRequestError(f"{where or 'body'}: {first['msg']}", param=where) from exc
+        usage_log.feedback(parsed.request_id, parsed.quality)
+        return JSONResponse(
+            {"object": "feedback", "request_id": parsed.request_id, "status": "accepted"}, 202
+        )
+
+
+def watch_state(metrics: GatewayMetrics, routes: Routes, usage_log: UsageLog) -> None:
+    """Register the metrics read at scrape time: circuit breakers and the usage log's buffer."""
+    metrics.registry.register(_StateCollector(routes, usage_log))
+
+
+class _StateCollector(Collector):
+    def __init__(self, routes: Routes, usage_log: UsageLog) -> None:
+        self.routes = routes
+        self.usage_log = usage_log
+
+    def collect(self) -> Iterable[Metric]:
+        breakers = GaugeMetricFamily(
+            "routeyard_circuit_breaker_open",
+            "1 while a backend's circuit breaker skips it",
+            labels=["backend"],
+        )
+        for name, backend in self.routes.backends.items():
+            breaker = getattr(backend, "breaker", None)
+            if breaker is not None:
+                breakers.add_metric([name], 0.0 if breaker.state == "closed" else 1.0)
+        yield breakers
+        redis_log = self.usage_log if isinstance(self.usage_log, RedisUsageLog) else None
+        yield GaugeMetricFamily(
+            "routeyard_usage_log_buffered",
+            "Usage records waiting to be written",
+            value=redis_log.buffered if redis_log else 0,
+        )
+        yield CounterMetricFamily(
+            "routeyard_usage_log_dropped",
+            "Usage records refused because the buffer was full",
+            value=redis_log.dropped if redis_log else 0,
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        return self.collect()

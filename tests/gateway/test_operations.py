@@ -1,0 +1,99 @@
+"""/metrics after known traffic, read with the Prometheus text parser; /v1/feedback."""
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
+
+
+@pytest.fixture(scope="module")
+def gateway_app_and_server(upstream, artifact, tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    app, server = start_gateway(
+        gateway_settings(upstream.url, artifact), tmp_path_factory.mktemp("ops"), monkeypatch
+    )
+    yield app, server
+    server.__exit__(None, None, None)
+    monkeypatch.undo()
+
+
+def samples(url):
+    """{(name, frozenset(labels)): value} of every sample /metrics exposes."""
+    text = httpx.get(url + "/metrics").text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(metrics, name, **labels):
+    return metrics.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_metrics_count_known_traffic(gateway_app_and_server):
+    _, server = gateway_app_and_server
+    before = samples(server.url)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    for text in ("one", "two", "three"):
+        client.chat.completions.create(model="cheap", messages=[{"role": "user", "content": text}])
+    routed = [
+        client.chat.completions.create(model="router-knn", messages=[{"role": "user", "content": t}])
+        for t in (MATH[2], POEMS[2])
+    ]
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="broken", messages=[{"role": "user", "content": "x"}])
+    list(
+        client.chat.completions.create(
+            model="cheap", messages=[{"role": "user", "content": "s"}], stream=True
+        )
+    )
+    after = samples(server.url)
+
+    def grew(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("routeyard_requests_total", router="none", backend="cheap", status="200") == 4
+    assert grew("routeyard_requests_total", router="router-knn", backend="cheap", status="200") == 1
+    assert grew("routeyard_requests_total", router="router-knn", backend="dear", status="200") == 1
+    assert grew("routeyard_requests_total", router="none", backend="none", status="502") == 1  # none answered
+    streamed_cost = (10 * 0.5 + 2 * 1.0) / 1e6  # "echo: s" streams 2 words
+    cheap_cost = 3 * (10 * 0.5 + 5 * 1.0) / 1e6 + streamed_cost + routed[0].model_extra["routing"]["cost_usd"]
+    assert grew("routeyard_cost_usd_total", backend="cheap") == pytest.approx(cheap_cost)
+    assert grew("routeyard_cost_usd_total", backend="dear") == pytest.approx(
+        routed[1].model_extra["routing"]["cost_usd"]
+    )
+    assert grew("routeyard_tokens_total", backend="cheap", kind="prompt") >= 40
+    assert grew("routeyard_routing_seconds_count", router="router-knn") == 2
+    assert grew("routeyard_request_seconds_count", router="none") == 5
+    assert grew("routeyard_time_to_first_token_seconds_count", backend="cheap") == 1
+    assert grew("routeyard_fallbacks_total", backend="broken") == 1  # one failed call (its retries inside)
+    assert grew("routeyard_saved_usd_total", router="router-knn") > 0  # the sum went to the cheap model
+    assert value(after, "routeyard_circuit_breaker_open", backend="cheap") == 0.0
+    assert ("routeyard_usage_log_buffered", frozenset()) in after
+
+
+def test_feedback_is_accepted_and_kept(gateway_app_and_server):
+    app, server = gateway_app_and_server
+    request_id = "req_" + "a" * 32
+    response = httpx.post(server.url + "/v1/feedback", json={"request_id": request_id, "quality": 0.75})
+    assert response.status_code == 202 and response.json()["status"] == "accepted"
+    assert app.state.usage_log.feedbacks[request_id] == 0.75
+    assert value(samples(server.url), "routeyard_feedback_total") >= 1
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"request_id": "req_" + "a" * 32, "quality": 1.5}, "quality"),
+        ({"request_id": "nope", "quality": 0.5}, "request_id"),
+        ({"request_id": "req_" + "a" * 32}, "quality"),
+    ],
+)
+def test_bad_feedback_is_an_openai_shaped_400(gateway_app_and_server, body, param):
+    _, server = gateway_app_and_server
+    response = httpx.post(server.url + "/v1/feedback", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
