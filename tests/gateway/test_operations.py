@@ -60,10 +60,12 @@ def test_metrics_count_known_traffic(gateway_app_and_server):
     assert grew("routeyard_requests_total", router="router-knn", backend="dear", status="200") == 1
     assert grew("routeyard_requests_total", router="none", backend="none", status="502") == 1  # none answered
     streamed_cost = (10 * 0.5 + 2 * 1.0) / 1e6  # "echo: s" streams 2 words
-    cheap_cost = 3 * (10 * 0.5 + 5 * 1.0) / 1e6 + streamed_cost + routed[0].model_extra["routing"]["cost_usd"]
+    cheap_cost = (
+        3 * (10 * 0.5 + 5 * 1.0) / 1e6 + streamed_cost + (routed[0].model_extra or {})["routing"]["cost_usd"]
+    )
     assert grew("routeyard_cost_usd_total", backend="cheap") == pytest.approx(cheap_cost)
     assert grew("routeyard_cost_usd_total", backend="dear") == pytest.approx(
-        routed[1].model_extra["routing"]["cost_usd"]
+        (routed[1].model_extra or {})["routing"]["cost_usd"]
     )
     assert grew("routeyard_tokens_total", backend="cheap", kind="prompt") >= 40
     assert grew("routeyard_routing_seconds_count", router="router-knn") == 2
