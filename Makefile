@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE := benchmarks/data/routerbench_0shot_subset.csv.gz
 
-.PHONY: install test lint redis-server serve demo bench bench-gateway clean
+.PHONY: install test lint test-programs serve demo bench bench-gateway clean
 
 install: $(VENV)/.installed
 
@@ -19,12 +19,14 @@ lint: install
 	$(VENV)/bin/ruff format --no-cache --check .
 	$(VENV)/bin/mypy
 
-# The usage-log tests run a real redis-server (Debian package redis-server), installed here if missing.
-redis-server:
-	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+# Tests run a real redis-server (the usage log) and headless Chromium (the dashboard), both Debian
+# packages, installed here when missing.
+test-programs:
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null || \
+	{ apt-get update -qq && apt-get install -y -qq redis-server chromium >/dev/null; }
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: lint redis-server
+test: lint test-programs
 	$(VENV)/bin/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 

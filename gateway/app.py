@@ -3,8 +3,9 @@
 ``create_app(settings)`` builds everything (nothing happens at import). Endpoints:
 ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz`` (the process serves),
 ``GET /readyz`` (every router's predictor is loaded); the operators' endpoints (``/metrics``,
-``/v1/feedback``) are in ``gateway.operations``. Routers load in the background after start-up;
-until then requests naming a backend are served and requests naming a router get 503 ``not_ready``.
+``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in ``gateway.operations``. Routers load in the
+background after start-up; until then requests naming a backend are served and requests naming a
+router get 503 ``not_ready``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from gateway.errors import (
 from gateway.metrics import GatewayMetrics
 from gateway.operations import add_operations_routes, watch_state
 from gateway.outcome import Outcome
+from gateway.recent_requests import RecentRequests
 from gateway.redis_usage_log import RedisUsageLog
 from gateway.settings import GatewaySettings
 from gateway.usage import FanOutUsageLog, InMemoryUsageLog, UsageLog
@@ -59,8 +61,8 @@ def create_app(
     routers, ``usage_log`` (default: Redis at ``settings.redis_url``, else in memory) receives one record
     per request and the quality feedbacks."""
     log = usage_log if usage_log is not None else _usage_log(settings)
-    metrics = GatewayMetrics()
-    recorder = FanOutUsageLog(metrics, log)
+    metrics, recent = GatewayMetrics(), RecentRequests()
+    recorder = FanOutUsageLog(metrics, recent, log)
     routes = Routes(
         backends={},
         router_names={r.name for r in settings.routers},
@@ -90,7 +92,7 @@ def create_app(
     app.state.metrics = metrics
     _add_error_handlers(app)
     keys = settings.client_keys()
-    add_operations_routes(app, metrics, recorder, lambda request: _authorize(request, keys))
+    add_operations_routes(app, metrics, recent, recorder, lambda request: _authorize(request, keys))
     watch_state(metrics, routes, log)
 
     @app.post("/v1/chat/completions")

@@ -1,4 +1,8 @@
-"""The operators' endpoints: ``GET /metrics`` (Prometheus) and ``POST /v1/feedback`` (quality feedback).
+"""The operators' endpoints: ``GET /metrics`` (Prometheus), ``GET /dashboard`` (a live page over
+``GET /v1/stats``) and ``POST /v1/feedback`` (quality feedback).
+
+``/metrics``, ``/dashboard`` and ``/v1/stats`` carry no prompt and no key and need no client key, like
+``/healthz``: keep them on an operators' network. ``/v1/feedback`` takes the client keys, like the API.
 
 Feedback — ``{"request_id": "req_…", "quality": 0.8}`` from a user rating or an evaluator — goes to the
 usage log beside the request's record (``routeyard export`` joins them into training data) and is
@@ -8,6 +12,7 @@ answered ``202 Accepted`` at once: like records, feedback never waits for Redis.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,11 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.completions import Routes
 from gateway.errors import InvalidRequestError
 from gateway.metrics import GatewayMetrics
+from gateway.recent_requests import RecentRequests
 from gateway.redis_usage_log import RedisUsageLog
 from gateway.usage import UsageLog
 
@@ -34,13 +40,26 @@ class Feedback(BaseModel):
 
 
 def add_operations_routes(
-    app: FastAPI, metrics: GatewayMetrics, usage_log: UsageLog, authorize: Callable[[Request], Any]
+    app: FastAPI,
+    metrics: GatewayMetrics,
+    recent: RecentRequests,
+    usage_log: UsageLog,
+    authorize: Callable[[Request], Any],
 ) -> None:
-    """Add ``/metrics`` (open, for scrapers) and ``/v1/feedback`` (client keys apply) to ``app``."""
+    """Add the operators' endpoints to ``app`` (see the module docstring)."""
+    page = resources.files("gateway").joinpath("dashboard.html").read_text(encoding="utf-8")
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/dashboard")
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/v1/stats")
+    async def stats() -> dict[str, Any]:
+        return recent.snapshot()
 
     @app.post("/v1/feedback", status_code=202)
     async def feedback(request: Request) -> JSONResponse:
