@@ -19,11 +19,11 @@ lint: install
 	$(VENV)/bin/ruff format --no-cache --check .
 	$(VENV)/bin/mypy
 
-# Tests run a real redis-server (the usage log) and headless Chromium (the dashboard), both Debian
-# packages, installed here when missing.
+# Tests run a real redis-server (the usage log), headless Chromium (the dashboard) and promtool (the
+# deploy/ Prometheus config), all Debian packages, installed here when missing.
 test-programs:
-	@command -v redis-server >/dev/null && command -v chromium >/dev/null || \
-	{ apt-get update -qq && apt-get install -y -qq redis-server chromium >/dev/null; }
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null && command -v promtool >/dev/null || \
+	{ apt-get update -qq && apt-get install -y -qq redis-server chromium prometheus >/dev/null; }
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
 test: lint test-programs
