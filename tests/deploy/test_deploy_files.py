@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -82,7 +83,7 @@ def test_kubernetes_probes_service_and_autoscaler_point_at_the_gateway():
         for path in sorted((DEPLOY / "kubernetes").glob("*.yaml"))
         for doc in yaml.safe_load_all(path.read_text())
     ]
-    by_kind: dict[str, list[dict]] = {}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
     for doc in documents:
         by_kind.setdefault(doc["kind"], []).append(doc)
     assert {"Deployment", "Service", "ConfigMap", "HorizontalPodAutoscaler", "StatefulSet"} <= set(by_kind)
