@@ -24,7 +24,8 @@ def objects(items):
 
 
 def answers_table(n=120):
-    """Two models that each answer half the prompts well (so the model alone says nothing)."""
+    """Two datasets of sums; two models that each answer half the prompts of each well (so neither the
+    model nor the dataset alone says anything)."""
     prompts = [f"What is {i} plus {i + 3}?" for i in range(n)]
     good = np.array([[i % 2 == 0, i % 2 == 1] for i in range(n)])
     responses = np.empty((n, 2), dtype=object)
@@ -33,7 +34,7 @@ def answers_table(n=120):
             responses[i, j] = (GOOD.format(s=2 * i + 3) if good[i, j] else BAD,)
     return OutcomeTable(
         sample_ids=np.array([f"s{i}" for i in range(n)]),
-        datasets=np.array(["sums"] * n),
+        datasets=np.array(["small-sums" if i % 4 < 2 else "other-sums" for i in range(n)]),
         prompts=objects([(p,) for p in prompts]),
         models=("left", "right"),
         quality=good.astype(float),
@@ -54,6 +55,11 @@ def test_it_tells_good_answers_from_bad_on_prompts_it_never_saw(trained):
     assert len(scores) == 2 * 36
     assert scores[good].min() > 0.5 > scores[~good].max()
     assert trained.manifest.metrics["test_split"]["roc_auc"] == 1.0
+    by_dataset = trained.manifest.metrics["test_split_by_dataset"]
+    assert {name: rates["n"] for name, rates in by_dataset.items()} == {"other-sums": 36, "small-sums": 36}
+    assert all(
+        rates["false_accept_rate"] == rates["false_reject_rate"] == 0.0 for rates in by_dataset.values()
+    )
     assert trained.manifest.split["judged_answers"] == 2 * 84
 
 
@@ -82,6 +88,14 @@ def test_a_judge_of_another_embedder_or_a_damaged_one_is_refused(trained, tmp_pa
         LearnedJudge.load(tmp_path / "judge", HashingEmbedder())
     with pytest.raises(JudgeArtifactError, match="not a learned-judge artifact"):
         LearnedJudge.load(tmp_path / "nothing", HashingEmbedder())
+
+
+def test_a_judge_of_another_format_version_is_refused(trained, tmp_path):
+    trained.save(tmp_path / "judge")
+    manifest_file = tmp_path / "judge" / "manifest.json"
+    manifest_file.write_text(json.dumps({**json.loads(manifest_file.read_text()), "format_version": 99}))
+    with pytest.raises(JudgeArtifactError, match=r"format version 99.*retrain"):
+        LearnedJudge.load(tmp_path / "judge", HashingEmbedder())
 
 
 def test_a_table_without_answers_or_with_one_class_cannot_train_a_judge():

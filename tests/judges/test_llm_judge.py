@@ -33,6 +33,8 @@ class CannedGrader:
         ("Scale is GRADE: 0 to 10. My verdict... GRADE: 6", 0.6),
         ("GRADE: 14", 1.0),
         ("GRADE: 7.5", 0.75),
+        ("GRADE: -3", 0.0),
+        ("Grade - 7", 0.7),
         ("I cannot grade this.", None),
         ("", None),
     ],

@@ -29,19 +29,9 @@ def demo(tmp_path_factory):
         [str(routeyard), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600  # first start embeds 2,213 prompts to build the KNN artifact
     try:
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(
-                f"the demo gateway did not become ready:\n{(cache / 'serve.log').read_text()[-3000:]}"
-            )
+        # the first start embeds 2,213 prompts to build the KNN artifact
+        _wait_until_ready(url, process, timeout=600, log=cache / "serve.log")
         yield url, cache
     finally:
         process.terminate()
@@ -121,8 +111,11 @@ def test_serve_with_two_workers_answers_from_both_processes(tmp_path):
             process.wait(timeout=30)
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
+def _wait_until_ready(
+    url: str, process: subprocess.Popen[bytes], *, timeout: float = 120, log: Path | None = None
+) -> None:
+    """Return once ``url`` is ready; fail the test (with the end of ``log``) if it dies or times out."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(url + "/readyz", timeout=2).status_code == 200:
@@ -130,7 +123,7 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    pytest.fail("the gateway did not become ready")
+    pytest.fail(f"the gateway did not become ready:\n{log.read_text()[-3000:] if log else ''}")
 
 
 def _worker_processes(pid: int) -> list[str]:
