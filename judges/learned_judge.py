@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from judges.judge import Answer, Judgement
+from predictor.artifact import Manifest
 from predictor.directory_writes import replaced_directory
 from predictor.embedder import Embedder
 
@@ -43,18 +44,10 @@ class JudgeArtifactError(ValueError):
 
 
 @dataclass(frozen=True)
-class JudgeManifest:
-    """What ``manifest.json`` records (see the module docstring)."""
+class JudgeManifest(Manifest):
+    """What ``manifest.json`` records: a predictor artifact's fields (``predictor.artifact.Manifest``)
+    and the judge's error rates on held-out answers (``metrics``)."""
 
-    format_version: int
-    kind: str
-    embedder_identity: str
-    dimension: int
-    models: tuple[str, ...]
-    hyperparameters: dict[str, Any]
-    training_data_sha256: str
-    split: dict[str, Any]
-    source: str
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
