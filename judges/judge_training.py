@@ -9,7 +9,8 @@ scikit-learn's L2-regularised logistic regression on standardised features; only
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -91,7 +92,7 @@ def train_judge(
 
     ``regularisation`` is scikit-learn's ``C`` (smaller: stronger). Raises ValueError when the train
     split has no judged answers or only one class of them. With ``train_fraction < 1`` the manifest's
-    ``metrics`` hold the judge's error rates on the test split.
+    ``metrics`` hold the judge's error rates on the test split (:func:`held_out_metrics`).
     """
     rows, split = train_rows(table, seed=seed, train_fraction=train_fraction)
     cells = judged_cells(table, rows)
@@ -115,12 +116,25 @@ def train_judge(
     )
     judge = LearnedJudge(embedder, weights, manifest)
     if train_fraction < 1.0:
-        test = held_out_rows(table, seed=seed, train_fraction=train_fraction)
-        scores, good = score_cells(judge, table, judged_cells(table, test))
-        rates = judge_error_rates(scores, good, 0.5)
-        metrics = {"test_split": rates.__dict__}
+        metrics = held_out_metrics(judge, table, seed=seed, train_fraction=train_fraction)
         judge = LearnedJudge(embedder, weights, JudgeManifest(**{**manifest.__dict__, "metrics": metrics}))
     return judge
+
+
+def held_out_metrics(
+    judge: LearnedJudge, table: OutcomeTable, *, seed: int, train_fraction: float
+) -> dict[str, Any]:
+    """The judge's error rates at threshold ½ on the test split's judged answers, as the manifest keeps
+    them: ``{"test_split": rates of all answers pooled, "test_split_by_dataset": {dataset: rates}}``,
+    each rates a :class:`~judges.judge_metrics.JudgeErrorRates` as a dict."""
+    cells = judged_cells(table, held_out_rows(table, seed=seed, train_fraction=train_fraction))
+    scores, good = score_cells(judge, table, cells)
+    datasets = table.datasets[cells.rows]
+    by_dataset = {
+        str(name): asdict(judge_error_rates(scores[datasets == name], good[datasets == name], 0.5))
+        for name in np.unique(datasets)
+    }
+    return {"test_split": asdict(judge_error_rates(scores, good, 0.5)), "test_split_by_dataset": by_dataset}
 
 
 def held_out_rows(

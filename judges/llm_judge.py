@@ -21,9 +21,10 @@ GRADING_INSTRUCTIONS = (
     "'GRADE: <integer from 0 to 10>', where 10 means certainly correct and 0 certainly wrong."
 )
 _PATTERNS = (
-    re.compile(r"grade\W{0,3}\s*(\d+(?:\.\d+)?)", re.IGNORECASE),  # GRADE: 7, "grade": 7, Grade - 7
+    # GRADE: 7, "grade": 7, Grade - 7; lazy, so that "GRADE: -3" keeps its sign (and clamps to 0)
+    re.compile(r"grade\W{0,3}?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE),
     re.compile(r"(\d+(?:\.\d+)?)\s*/\s*10\b"),  # 7/10
-    re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$"),  # a bare number
+    re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*$"),  # a bare number
 )
 
 

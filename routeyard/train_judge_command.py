@@ -50,8 +50,16 @@ def run(args: argparse.Namespace) -> int:
     rates = manifest.metrics.get("test_split")
     if rates:
         print(
-            f"on the test split's {rates['n']} answers at threshold {rates['threshold']:g}: "
-            f"false accept {rates['false_accept_rate']:.3f}, false reject {rates['false_reject_rate']:.3f}, "
-            f"error {rates['error_rate']:.3f}, ROC AUC {rates['roc_auc']:.3f}"
+            f"on the test split's {rates['n']} answers at threshold {rates['threshold']:g}: {_rates(rates)}"
         )
+        for dataset, dataset_rates in manifest.metrics["test_split_by_dataset"].items():
+            print(f"  {dataset} ({dataset_rates['n']} answers): {_rates(dataset_rates)}")
     return 0
+
+
+def _rates(rates: dict[str, float]) -> str:
+    """One line of error rates, from a :class:`judges.judge_metrics.JudgeErrorRates` as a dict."""
+    return (
+        f"false accept {rates['false_accept_rate']:.3f}, false reject {rates['false_reject_rate']:.3f}, "
+        f"error {rates['error_rate']:.3f}, ROC AUC {rates['roc_auc']:.3f}"
+    )
