@@ -18,7 +18,6 @@ from starlette.responses import Response
 
 from gateway.backends.backend import Backend, Reply
 from gateway.cascade_router import CascadeRouter, CascadeWalk
-from gateway.errors import UpstreamError
 from gateway.explanation import SSE_DONE, routing_headers, routing_object, sse
 from gateway.outcome import Outcome, log_outcome
 from gateway.routers import Decision
@@ -36,21 +35,17 @@ async def serve_cascade(
     usage_log: UsageLog,
 ) -> Response:
     """The HTTP response for ``request`` walked through ``router``; raises GatewayError when no
-    backend answered or one rejected the request."""
+    backend answered, or the first to answer rejected the request."""
 
     async def call(backend: str) -> Reply:
         return await backends[backend].complete(request.upstream_body(backend))
 
     budget = router.budget_for(request.routing or RoutingOptions())
-    try:
-        walk = await router.walk(decision, embedding_text(request.prompt_turns()), call, budget)
-    except UpstreamError as exc:
-        log_outcome(usage_log, request, decision, outcome, status=exc.status, streamed=request.stream)
-        raise
+    walk = await router.walk(decision, embedding_text(request.prompt_turns()), call, budget)
     _note_attempts(walk, outcome)
     kept = walk.kept
     if kept is None or kept.reply is None:
-        error = outcome.exhausted()
+        error = walk.rejection or outcome.exhausted()
         log_outcome(usage_log, request, decision, outcome, status=error.status, streamed=request.stream)
         raise error
     reply = kept.reply
@@ -60,7 +55,7 @@ async def serve_cascade(
         "threshold": router.threshold,
         "budget_usd": walk.budget_usd if math.isfinite(walk.budget_usd) else None,
         "accepted": walk.accepted,
-        "escalations": len(walk.steps) - 1,
+        "escalations": sum(s.reply is not None for s in walk.steps) - 1,  # failovers are not escalations
     }
     body["routing"] = routing_object(
         decision, kept.backend, walk.cost_usd, reply.usage, outcome, cascade=cascade

@@ -9,8 +9,10 @@ while ``gateway.policy.cascade.should_escalate`` says so — the answer was reje
 threshold) and the next call's predicted cost fits what is left of the budget. That is the rule the
 replay harness scores. A backend that fails moves the walk on to the next candidate (a failed call
 costs nothing and is never the kept answer; until one answers, the budget does not stop the walk). A
-backend that *rejects the request* (an upstream 4xx) ends it: the request is at fault, not the backend.
-The answer kept is the last one received; the cost is the sum of every call.
+backend that *rejects the request* (an upstream 4xx) ends the walk: the request is at fault, not the
+backend; an answer received before is still kept (:attr:`CascadeWalk.rejection` is the 4xx otherwise).
+The answer kept is the last one received; the cost is the sum of every call. A step's ``seconds`` is the
+backend call alone; the judge's time is not the upstream's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway.backends.backend import Reply
-from gateway.errors import UpstreamError, UpstreamRejectedError
+from gateway.errors import NoBackendFitsError, UpstreamError, UpstreamRejectedError
 from gateway.policy.cascade import cascade_order, should_escalate
 from gateway.routers import Decision, PredictiveRouter
 from gateway.wire import RoutingOptions
@@ -58,6 +60,12 @@ class CascadeWalk:
     def cost_usd(self) -> float:
         """The $ of every call."""
         return sum(s.reply.cost_usd for s in self.steps if s.reply is not None)
+
+    @property
+    def rejection(self) -> UpstreamRejectedError | None:
+        """The upstream 4xx that ended the walk, if one did."""
+        last = self.steps[-1].error if self.steps else None
+        return last if isinstance(last, UpstreamRejectedError) else None
 
 
 class CascadeRouter:
@@ -98,6 +106,11 @@ class CascadeRouter:
             ranked = tuple(b for b in self.order if b in allowed)
         else:
             ranked = tuple(backends[j] for j in cascade_order(assessment.cost) if backends[j] in allowed)
+        if not ranked:
+            raise NoBackendFitsError(
+                f"router {self.name}: no backend of its order is allowed under the request's routing options",
+                param="routing",
+            )
         return Decision(self.name, None, ranked, assessment.candidates, assessment.seconds)
 
     def budget_for(self, options: RoutingOptions) -> float:
@@ -107,10 +120,8 @@ class CascadeRouter:
     async def walk(
         self, decision: Decision, prompt: str, call: Callable[[str], Awaitable[Reply]], budget_usd: float
     ) -> CascadeWalk:
-        """Walk ``decision.ranked`` with ``call(backend)`` (see the module docstring).
-
-        Raises UpstreamRejectedError when a backend rejects the request.
-        """
+        """Walk ``decision.ranked`` with ``call(backend)`` (see the module docstring); never raises for
+        an upstream's failure or rejection: they are steps of the walk."""
         steps: list[Step] = []
         spent, accepted = 0.0, False
         for backend in decision.ranked:
@@ -121,6 +132,8 @@ class CascadeRouter:
                 break
             step = await self._step(backend, prompt, call)
             steps.append(step)
+            if isinstance(step.error, UpstreamRejectedError):
+                break
             if step.reply is not None and step.judgement is not None:
                 spent += step.reply.cost_usd
                 accepted = step.judgement.score >= self.threshold
@@ -132,12 +145,13 @@ class CascadeRouter:
         started = time.perf_counter()
         try:
             reply = await call(backend)
-        except UpstreamRejectedError:
-            raise
         except UpstreamError as error:
             return Step(backend, time.perf_counter() - started, error=error)
-        judgement = await self._judge(prompt, _answer_of(reply, backend))
-        return Step(backend, time.perf_counter() - started, reply=reply, judgement=judgement)
+        seconds = time.perf_counter() - started
+        # the judge knows models by the predictor's names, which a router may map to other backend names
+        model = self._predictor_router.model_of(backend) or backend
+        judgement = await self._judge(prompt, _answer_of(reply, model))
+        return Step(backend, seconds, reply=reply, judgement=judgement)
 
     async def _judge(self, prompt: str, answer: Answer) -> Judgement:
         try:
@@ -152,10 +166,10 @@ def _predicted_cost(decision: Decision, backend: str) -> float:
     return float(cost) if cost is not None and np.isfinite(cost) else 0.0
 
 
-def _answer_of(reply: Reply, backend: str) -> Answer:
+def _answer_of(reply: Reply, model: str) -> Answer:
     """The first choice's text and finish reason (empty text when the upstream sent none)."""
     choices = reply.body.get("choices") or [{}]
     first = choices[0] if isinstance(choices[0], dict) else {}
     message = first.get("message") or {}
     content = message.get("content") if isinstance(message, dict) else None
-    return Answer(content if isinstance(content, str) else "", first.get("finish_reason"), backend)
+    return Answer(content if isinstance(content, str) else "", first.get("finish_reason"), model)

@@ -111,6 +111,11 @@ class PredictiveRouter:
         self._batcher = batcher
         mapping = backend_of or {}
         self.backends = tuple(mapping.get(model, model) for model in predictor.models)
+        self._model_of = dict(zip(self.backends, predictor.models, strict=True))
+
+    def model_of(self, backend: str) -> str | None:
+        """The predictor's model name that ``backend`` serves (None for a backend it does not know)."""
+        return self._model_of.get(backend)
 
     async def assess(
         self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]

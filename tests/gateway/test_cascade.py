@@ -30,13 +30,17 @@ def cascade(name, artifact, cheap, dear, judge=None, **extra):
     }
 
 
-def learned_judge_artifact(directory):
-    """A learned judge trained on recorded RIGHT and WRONG answers, each model right half the time."""
+def learned_judge_artifact(directory, *, by_model=False):
+    """A learned judge trained on recorded RIGHT and WRONG answers, each model right half the time; or,
+    ``by_model``, on one answer text that model ``cheap`` always gets wrong and ``dear`` always right
+    (so only the answering model tells them apart)."""
     n = len(MATH)
     good = np.array([[i % 2 == 0, i % 2 == 1] for i in range(n)])
+    if by_model:
+        good = np.tile([False, True], (n, 1))
     responses = np.empty((n, 2), dtype=object)
     for i, j in np.ndindex(n, 2):
-        responses[i, j] = (RIGHT if good[i, j] else WRONG,)
+        responses[i, j] = (RIGHT if good[i, j] or by_model else WRONG,)
     prompts = np.empty(n, dtype=object)
     prompts[:] = [(p,) for p in MATH]
     table = OutcomeTable(
@@ -57,6 +61,7 @@ def learned_judge_artifact(directory):
 def gateway(upstream, artifact, tmp_path_factory):
     v1 = upstream.url + "/v1"
     judge_artifact = learned_judge_artifact(tmp_path_factory.mktemp("judge") / "judge")
+    model_judge = learned_judge_artifact(tmp_path_factory.mktemp("judge") / "by-model", by_model=True)
 
     def backend(name, model, price):
         return {"name": name, "base_url": v1, "model": model, "output_usd_per_million": price, "retries": 0}
@@ -69,6 +74,7 @@ def gateway(upstream, artifact, tmp_path_factory):
             backend("right-dear", f"says:{RIGHT}", 100.0),
             backend("broken", "fail-500", 1.0),
             backend("grader", "grader", 0.0),
+            backend("picky", "bad-request", 1.0),
         ],
         "routers": [
             cascade("cascade-escalates", artifact, "wrong-cheap", "right-dear"),
@@ -84,6 +90,17 @@ def gateway(upstream, artifact, tmp_path_factory):
                 "right-dear",
                 judge={"kind": "learned", "artifact": str(judge_artifact)},
             ),
+            cascade(
+                "cascade-judged-by-model",
+                artifact,
+                "right-cheap",
+                "right-dear",
+                judge={"kind": "learned", "artifact": str(model_judge), "heuristics": False},
+                threshold=0.6,
+            ),
+            cascade("cascade-rejected-later", artifact, "wrong-cheap", "picky"),
+            cascade("cascade-rejected-first", artifact, "picky", "right-dear"),
+            cascade("cascade-ordered", artifact, "wrong-cheap", "right-dear", order=["wrong-cheap"]),
         ],
         "embedder": "hashing",
     }
@@ -163,6 +180,48 @@ def test_an_upstream_failure_inside_a_cascade_moves_to_the_next_backend(gateway)
         ("right-dear", "ok"),
     ]
     assert attempts[0]["cost_usd"] == 0.0 and "score" not in attempts[0]
+    assert reply.model_extra["routing"]["cascade"]["escalations"] == 0  # a failover is no escalation
+
+
+def test_the_learned_judge_knows_mapped_backends_by_their_models_names(gateway):
+    reply, _ = ask(gateway, "cascade-judged-by-model")
+    routing = reply.model_extra["routing"]
+    # same text from both: only the answering model (cheap → right-cheap, dear → right-dear) decides
+    scores = [(a["backend"], a["score"]) for a in routing["attempts"]]
+    assert [b for b, _ in scores] == ["right-cheap", "right-dear"]
+    assert scores[0][1] < 0.6 <= scores[1][1]
+    assert routing["cascade"]["accepted"] is True
+
+
+def test_a_later_backend_rejecting_the_request_keeps_the_answer_already_received(gateway):
+    reply, _ = ask(gateway, "cascade-rejected-later")
+    routing = reply.model_extra["routing"]
+    assert reply.choices[0].message.content == WRONG
+    assert [(a["backend"], a["status"]) for a in routing["attempts"]] == [
+        ("wrong-cheap", "ok"),
+        ("picky", "upstream_rejected"),
+    ]
+    assert routing["cost_usd"] == pytest.approx(routing["attempts"][0]["cost_usd"])
+    assert routing["cost_usd"] > 0
+    assert routing["cascade"]["accepted"] is False
+
+
+def test_a_first_backend_rejecting_the_request_is_the_clients_error(gateway):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="cascade-rejected-first", messages=[{"role": "user", "content": MATH[0]}]
+        )
+    assert caught.value.body["code"] == "upstream_rejected"
+
+
+def test_a_configured_order_is_walked_and_an_order_left_empty_is_a_400(gateway):
+    reply, _ = ask(gateway, "cascade-ordered")
+    assert [a["backend"] for a in reply.model_extra["routing"]["attempts"]] == ["wrong-cheap"]
+    assert reply.choices[0].message.content == WRONG  # rejected, but the order has nothing dearer
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(gateway, "cascade-ordered", extra_body={"routing": {"exclude": ["wrong-cheap"]}})
+    assert caught.value.body["code"] == "no_backend_fits"
 
 
 def test_the_heuristic_judge_escalates_past_an_empty_answer(gateway):
