@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.assembly import build_backends, load_routers
 from gateway.backends.http_backend import pooled_client
@@ -42,7 +43,7 @@ from gateway.errors import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.operations import add_operations_routes, watch_state
-from gateway.outcome import Outcome
+from gateway.outcome import Outcome, log_refusal
 from gateway.recent_requests import RecentRequests
 from gateway.redis_usage_log import RedisUsageLog
 from gateway.settings import GatewaySettings
@@ -63,6 +64,7 @@ def create_app(
     log = usage_log if usage_log is not None else _usage_log(settings)
     metrics, recent = GatewayMetrics(), RecentRequests()
     recorder = FanOutUsageLog(metrics, recent, log)
+    refusals = FanOutUsageLog(metrics, recent)  # requests refused before routing: counted, not logged
     routes = Routes(
         backends={},
         router_names={r.name for r in settings.routers},
@@ -87,6 +89,7 @@ def create_app(
                 await log.close()
 
     app = FastAPI(title="routeyard", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(InternalErrors)
     app.state.routes, app.state.usage_log, app.state.settings = routes, log, settings
     app.state.runtime = state  # "ready", and the "batcher" once routers load
     app.state.metrics = metrics
@@ -97,12 +100,14 @@ def create_app(
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        client = _authorize(request, keys)
-        parsed = _parse(await _read_body(request, settings.max_body_bytes))
-        outcome = Outcome(
-            f"req_{uuid.uuid4().hex}", time.perf_counter(), client=client, keep_prompt=settings.store_prompts
-        )
-        return await serve_completion(parsed, routes, recorder, outcome)
+        outcome = Outcome(f"req_{uuid.uuid4().hex}", time.perf_counter(), keep_prompt=settings.store_prompts)
+        try:
+            outcome.client = _authorize(request, keys)
+            parsed = _parse(await _read_body(request, settings.max_body_bytes))
+            return await serve_completion(parsed, routes, recorder, outcome)
+        except (InvalidRequestError, AuthenticationError, NotReadyError) as exc:
+            log_refusal(refusals, outcome, exc.status)  # upstream failures were logged with their attempts
+            raise
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
@@ -184,7 +189,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _parse(raw: bytes) -> ChatCompletionRequest:
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's depth
         raise InvalidRequestError("the request body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
@@ -217,10 +222,39 @@ def _add_error_handlers(app: FastAPI) -> None:
         error.type = "invalid_request_error"
         return JSONResponse(error.body(), status_code=exc.status_code)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # the type and the frames, never the message: it might quote a prompt
-        logger.error(
-            "internal error %s at\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__))
-        )
-        return JSONResponse(GatewayError("internal error").body(), status_code=500)
+
+class InternalErrors:
+    """ASGI middleware: an exception nothing else handled becomes a 500 OpenAI error.
+
+    Only the exception's type and frames are logged, never its message (it might quote a prompt or a
+    response). Starlette's own last-resort handler would re-raise after answering, and the server would
+    log the whole exception; this one stops it here. After the response has started nothing can be sent
+    any more: the exception is logged and the response ends.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            logger.error(
+                "internal error %s at\n%s",
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            if not started:
+                await JSONResponse(GatewayError("internal error").body(), status_code=500)(
+                    scope, receive, send
+                )

@@ -10,10 +10,11 @@ chunk when streamed) and the ``x-routeyard-*`` headers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from gateway.backends.backend import Backend, Usage
 from gateway.cascade_completion import serve_cascade
 from gateway.cascade_router import CascadeRouter
 from gateway.errors import (
+    GatewayError,
     InvalidRequestError,
     ModelNotFoundError,
     NotReadyError,
@@ -38,6 +40,7 @@ from gateway.wire import ChatCompletionRequest, RoutingOptions
 
 logger = logging.getLogger("routeyard.gateway")
 AUTO_MODEL = "auto"
+CLIENT_CLOSED = 499  # the status logged for a stream the client abandoned (nginx's convention)
 
 
 @dataclass
@@ -163,7 +166,11 @@ async def _relay(
     usage_log: UsageLog,
     started: float,
 ) -> AsyncIterator[str]:
-    """The SSE body: the upstream's chunks, ``routing`` in the last, an error chunk if the upstream dies."""
+    """The SSE body: the upstream's chunks, ``routing`` in the last, an error chunk if the upstream dies.
+
+    Logged once it ends: 200, the upstream error's status, 500, or :data:`CLIENT_CLOSED` (499) when the
+    client disconnected first (then the cost is unknown and logged as 0, and nothing counts as saved).
+    """
     status, cost, usage = 200, 0.0, Usage(0, 0, estimated=True)
     try:
         chunk: dict[str, Any] | None = first
@@ -180,7 +187,18 @@ async def _relay(
         status = exc.status
         outcome.failed(name, exc, time.perf_counter() - started)
         yield sse(exc.body())
+    except (asyncio.CancelledError, GeneratorExit):
+        # the client went away: the upstream's tokens so far are billed, but unknown to us
+        status = CLIENT_CLOSED
+        outcome.attempts.append(Attempt(name, "client_closed", 0.0, time.perf_counter() - started))
+        raise
+    except Exception as exc:  # a bug must not leave the client waiting: end the stream with an error
+        status = 500
+        logger.error("request %s: stream relay failed (%s)", outcome.request_id, type(exc).__name__)
+        yield sse(GatewayError("internal error").body())
     finally:
+        if isinstance(chunks, AsyncGenerator):
+            await chunks.aclose()  # an abandoned stream's upstream response is closed now, not at GC
         log_outcome(
             usage_log, request, decision, outcome, status=status, backend=name, usage=usage, streamed=True
         )

@@ -4,7 +4,8 @@
 histograms; the state read at scrape time (circuit breakers, the usage log's buffer) is collected by
 ``gateway.operations``.
 Names follow Prometheus conventions: ``routeyard_…_total`` counters, base units (``_seconds``, ``_usd``).
-Labels are backend, router and status names only — never prompts or keys.
+Labels are backend, router, status and token-kind names only — never prompts or keys. A request refused
+before routing counts with router and backend ``none``.
 """
 
 from __future__ import annotations
@@ -126,5 +127,6 @@ class GatewayMetrics:
                 continue
             if attempt.score is not None:
                 self.judge_score.labels(router).observe(attempt.score)
-        if any(a.score is not None for a in record.attempts):
-            self.escalations.labels(router).inc(max(len(record.attempts) - 1, 0))
+        judged = sum(a.score is not None for a in record.attempts)  # answers; failovers are not escalations
+        if judged:
+            self.escalations.labels(router).inc(judged - 1)

@@ -2,7 +2,8 @@
 
 An :class:`Outcome` collects every call to a backend (:class:`gateway.usage.Attempt`) and every upstream
 error; :func:`log_outcome` turns it into the request's one :class:`gateway.usage.RouteRecord` (a hash of
-the prompt, never its text) and a log line without prompt text.
+the prompt, never its text) and a log line without prompt text; :func:`log_refusal` records a request
+refused before routing.
 """
 
 from __future__ import annotations
@@ -104,3 +105,22 @@ def log_outcome(
         status,
         elapsed * 1000.0,
     )
+
+
+def log_refusal(usage_log: UsageLog, outcome: Outcome, status: int) -> None:
+    """Record a request refused before any backend was called (bad input, a wrong key, a router still
+    loading) with HTTP ``status``: no router, no backend, no prompt hash."""
+    elapsed = time.perf_counter() - outcome.started
+    usage_log.record(
+        RouteRecord(
+            request_id=outcome.request_id,
+            time=time.time(),
+            router=None,
+            backend=None,
+            status=status,
+            prompt_sha256="",
+            total_seconds=elapsed,
+            client=outcome.client,
+        )
+    )
+    logger.info("request %s refused: status=%d %.1f ms", outcome.request_id, status, elapsed * 1000.0)

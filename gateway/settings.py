@@ -2,8 +2,9 @@
 
 Precedence, highest first: environment variables ``ROUTEYARD_<FIELD>`` (nested fields with ``__``, e.g.
 ``ROUTEYARD_MAX_BODY_BYTES=2000000``; lists and objects as JSON), then the YAML file, then defaults.
-:func:`load_settings` reports *every* problem at once (bad fields, dangling names, missing artifacts or
-key variables) as a :class:`ConfigError`, so a bad config fails at start, never at the first request.
+:func:`load_settings` reports *every* problem at once (bad fields, dangling names, missing or unreadable
+artifact manifests, key variables) as a :class:`ConfigError`, so a bad config fails at start, never at
+the first request.
 
 API keys are never in the file: a backend names the environment variable holding its key
 (``api_key_env``), and gateway client keys come from the variable named by ``client_keys_env``
@@ -20,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from predictor.artifact import ArtifactError, read_manifest
 
 ROUTER_KINDS = ("knn", "mlp", "fixed", "cascade")
 
@@ -204,8 +207,8 @@ def _backend_problems(where: str, backend: BackendConfig) -> list[str]:
 
 def _router_problems(where: str, router: RouterConfig, backends: set[str]) -> list[str]:
     problems = []
-    if router.kind in ("knn", "mlp", "cascade") and (router.artifact is None or not router.artifact.is_dir()):
-        problems.append(f"{where}: artifact {router.artifact} is not a directory")
+    if router.kind in ("knn", "mlp", "cascade"):
+        problems += _artifact_problems(where, router, backends)
     if router.kind == "fixed" and router.backend not in backends:
         problems.append(f"{where}: backend {router.backend!r} is not a configured backend")
     if router.kind == "cascade":
@@ -217,6 +220,22 @@ def _router_problems(where: str, router: RouterConfig, backends: set[str]) -> li
     if unknown:
         problems.append(f"{where}: backends maps to unknown backends {unknown}")
     return problems
+
+
+def _artifact_problems(where: str, router: RouterConfig, backends: set[str]) -> list[str]:
+    """What is wrong with a router's artifact that its manifest tells (its files load after start-up)."""
+    if router.artifact is None or not router.artifact.is_dir():
+        return [f"{where}: artifact {router.artifact} is not a directory"]
+    try:
+        manifest = read_manifest(router.artifact)
+    except ArtifactError as exc:
+        return [f"{where}: {exc}"]
+    if not {router.backends.get(model, model) for model in manifest.models} & backends:
+        return [
+            f"{where}: none of its artifact's models ({', '.join(manifest.models)}) is a configured "
+            "backend; name backends after them or map them with `backends: {model: backend}`"
+        ]
+    return []
 
 
 def _judge_problems(where: str, judge: JudgeConfig | None, backends: set[str]) -> list[str]:

@@ -68,25 +68,48 @@ def test_an_unreadable_or_non_mapping_file_is_a_config_error(tmp_path):
         load_settings(tmp_path / "list.yaml")
 
 
-def test_cascade_routers_are_checked_at_start(tmp_path):
-    artifact = tmp_path / "knn"
-    artifact.mkdir()
+def test_router_artifacts_are_read_at_start(tmp_path, artifact):
+    empty = tmp_path / "empty"
+    empty.mkdir()
     path = write(
         tmp_path,
         {
             "backends": [{"name": "a", "base_url": "http://127.0.0.1:1/v1"}],
             "routers": [
-                {"name": "c1", "kind": "cascade", "artifact": str(artifact)},
+                {"name": "r1", "kind": "knn", "artifact": str(empty)},
+                {"name": "r2", "kind": "knn", "artifact": str(artifact)},
+                {"name": "r3", "kind": "knn", "artifact": str(artifact), "backends": {"cheap": "a"}},
+            ],
+        },
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert error.value.problems == [
+        f"routers.0 (r1): {empty}: not a predictor artifact (no manifest.json)",
+        "routers.1 (r2): none of its artifact's models (cheap, dear) is a configured backend; name backends "
+        "after them or map them with `backends: {model: backend}`",
+    ]
+
+
+def test_cascade_routers_are_checked_at_start(tmp_path, artifact):
+    path = write(
+        tmp_path,
+        {
+            "backends": [{"name": "a", "base_url": "http://127.0.0.1:1/v1"}],
+            "routers": [
+                {"name": "c1", "kind": "cascade", "artifact": str(artifact), "backends": {"cheap": "a"}},
                 {
                     "name": "c2",
                     "kind": "cascade",
                     "artifact": str(artifact),
+                    "backends": {"cheap": "a"},
                     "judge": {"kind": "learned", "artifact": str(tmp_path / "no-judge")},
                 },
                 {
                     "name": "c3",
                     "kind": "cascade",
                     "artifact": str(artifact),
+                    "backends": {"cheap": "a"},
                     "judge": {"kind": "llm", "backend": "grader"},
                     "order": ["a", "ghost"],
                 },

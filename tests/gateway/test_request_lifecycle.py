@@ -1,0 +1,194 @@
+"""The edges of a request's life: refused before routing, an internal error, a client that hangs up
+mid-stream, routers that cannot load. Each is answered clearly, counted, and leaks nothing into logs."""
+
+import asyncio
+import json
+import logging
+import time
+
+import httpx
+import openai
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from benchmarks.mock_upstream import ServerThread
+from gateway.app import create_app
+from gateway.settings import load_settings
+from predictor.hashing_embedder import HashingEmbedder
+from tests.gateway.conftest import MATH, gateway_settings, start_gateway
+
+SECRET_PROMPT = "my card number is 4111-SECRET-PROMPT"
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream, artifact, tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    _, server = start_gateway(
+        gateway_settings(upstream.url, artifact), tmp_path_factory.mktemp("lifecycle"), monkeypatch
+    )
+    yield server
+    server.__exit__(None, None, None)
+    monkeypatch.undo()
+
+
+def requests_total(url, status):
+    text = httpx.get(url + "/metrics").text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "routeyard_requests_total"
+        and s.labels == {"router": "none", "backend": "none", "status": status}
+    )
+
+
+def test_requests_refused_before_routing_are_counted_as_errors(gateway):
+    before = {status: requests_total(gateway.url, status) for status in ("400", "404")}
+    errors_before = httpx.get(gateway.url + "/v1/stats").json()["errors_by_status"]
+    httpx.post(gateway.url + "/v1/chat/completions", content=b"{not json")
+    httpx.post(
+        gateway.url + "/v1/chat/completions",
+        json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert requests_total(gateway.url, "400") == before["400"] + 1
+    assert requests_total(gateway.url, "404") == before["404"] + 1
+    errors = httpx.get(gateway.url + "/v1/stats").json()["errors_by_status"]
+    assert errors.get("400", 0) == errors_before.get("400", 0) + 1
+    assert errors.get("404", 0) == errors_before.get("404", 0) + 1
+
+
+def test_json_nested_past_the_parsers_depth_is_a_400(gateway):
+    body = b"[" * 5_000 + b"]" * 5_000  # under the body limit, deeper than the parser recurses
+    response = httpx.post(gateway.url + "/v1/chat/completions", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+class FailingEmbedder(HashingEmbedder):
+    """An embedder that breaks on every prompt, quoting it in its error (as real libraries may)."""
+
+    def embed(self, texts):
+        raise RuntimeError(f"cannot embed {texts[0]!r}")
+
+
+class LogCapture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def every_log():
+    """Every log line of the process: ours, and uvicorn's, which does not propagate to the root."""
+    capture = LogCapture()
+    capture.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    loggers = [logging.getLogger(n) for n in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    for logger in loggers:
+        logger.addHandler(capture)
+    yield capture.lines
+    for logger in loggers:
+        logger.removeHandler(capture)
+
+
+def test_an_internal_error_is_a_500_and_no_log_quotes_the_prompt(
+    upstream, artifact, tmp_path, monkeypatch, every_log
+):
+    monkeypatch.setenv("UPSTREAM_KEY", "unused")
+    path = tmp_path / "routeyard.yaml"
+    path.write_text(yaml.safe_dump(gateway_settings(upstream.url, artifact)))
+    app = create_app(load_settings(path), embedder=FailingEmbedder())
+    with ServerThread(app) as server:
+        wait_until(lambda: app.state.runtime["ready"])
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.chat.completions.create(
+                model="router-knn", messages=[{"role": "user", "content": SECRET_PROMPT}]
+            )
+        assert caught.value.status_code == 500
+        assert caught.value.body["message"] == "internal error"
+        assert httpx.get(server.url + "/healthz").status_code == 200  # still serving
+    assert any("internal error RuntimeError" in line for line in every_log)
+    assert not [line for line in every_log if "SECRET-PROMPT" in line]
+
+
+def slow_stream_upstream(closed_early):
+    """An upstream streaming 200 chunks 20 ms apart; notes in ``closed_early`` when a reader left."""
+
+    async def chat(request: Request):
+        await request.json()
+
+        async def chunks():
+            finished = False
+            try:
+                for i in range(200):
+                    delta = {"choices": [{"index": 0, "delta": {"content": f"w{i} "}}]}
+                    yield f"data: {json.dumps(delta)}\n\n"
+                    await asyncio.sleep(0.02)
+                yield "data: [DONE]\n\n"
+                finished = True
+            finally:
+                closed_early.append(not finished)
+
+        return StreamingResponse(chunks(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+def test_a_client_hanging_up_mid_stream_is_logged_as_499_and_the_upstream_call_ends(
+    upstream, artifact, tmp_path, monkeypatch
+):
+    closed_early = []
+    with ServerThread(slow_stream_upstream(closed_early)) as slow:
+        settings = gateway_settings(upstream.url, artifact)
+        settings["backends"].append({"name": "slow", "base_url": slow.url + "/v1", "model": "slow"})
+        app, server = start_gateway(settings, tmp_path, monkeypatch)
+        try:
+            client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+            stream = client.chat.completions.create(
+                model="slow", messages=[{"role": "user", "content": MATH[0]}], stream=True
+            )
+            assert next(iter(stream)).choices[0].delta.content == "w0 "
+            stream.close()
+            wait_until(lambda: app.state.usage_log.records)
+            (record,) = app.state.usage_log.records
+            assert record.status == 499 and record.backend == "slow"
+            assert [a.status for a in record.attempts] == ["client_closed"]
+            wait_until(lambda: closed_early)
+            assert closed_early == [True]  # the gateway stopped reading the upstream, long before its end
+        finally:
+            server.__exit__(None, None, None)
+
+
+def test_routers_that_cannot_load_leave_readyz_503_and_backends_served(
+    upstream, artifact, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("UPSTREAM_KEY", "unused")
+    path = tmp_path / "routeyard.yaml"
+    path.write_text(yaml.safe_dump(gateway_settings(upstream.url, artifact)))
+    app = create_app(load_settings(path), embedder=HashingEmbedder(dimension=64))  # not the artifact's
+    with ServerThread(app) as server:
+        wait_until(lambda: "failed" in app.state.routes.not_ready_reason)
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 503
+        assert "embedder" in ready.json()["error"]["message"]
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(model="router-knn", messages=[{"role": "user", "content": "hi"}])
+        assert caught.value.status_code == 503 and caught.value.body["code"] == "not_ready"
+        reply = client.chat.completions.create(model="cheap", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content == "echo: hi"
+
+
+def wait_until(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
