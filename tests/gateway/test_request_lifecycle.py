@@ -113,7 +113,7 @@ def test_an_internal_error_is_a_500_and_no_log_quotes_the_prompt(
                 model="router-knn", messages=[{"role": "user", "content": SECRET_PROMPT}]
             )
         assert caught.value.status_code == 500
-        assert caught.value.body["message"] == "internal error"
+        assert caught.value.message.endswith("- internal error")
         assert httpx.get(server.url + "/healthz").status_code == 200  # still serving
     assert any("internal error RuntimeError" in line for line in every_log)
     assert not [line for line in every_log if "SECRET-PROMPT" in line]
@@ -122,7 +122,7 @@ def test_an_internal_error_is_a_500_and_no_log_quotes_the_prompt(
 def slow_stream_upstream(closed_early):
     """An upstream streaming 200 chunks 20 ms apart; notes in ``closed_early`` when a reader left."""
 
-    async def chat(request: Request):
+    async def chat(request: Request) -> StreamingResponse:
         await request.json()
 
         async def chunks():
@@ -145,7 +145,7 @@ def slow_stream_upstream(closed_early):
 def test_a_client_hanging_up_mid_stream_is_logged_as_499_and_the_upstream_call_ends(
     upstream, artifact, tmp_path, monkeypatch
 ):
-    closed_early = []
+    closed_early: list[bool] = []
     with ServerThread(slow_stream_upstream(closed_early)) as slow:
         settings = gateway_settings(upstream.url, artifact)
         settings["backends"].append({"name": "slow", "base_url": slow.url + "/v1", "model": "slow"})
@@ -182,7 +182,7 @@ def test_routers_that_cannot_load_leave_readyz_503_and_backends_served(
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
         with pytest.raises(openai.APIStatusError) as caught:
             client.chat.completions.create(model="router-knn", messages=[{"role": "user", "content": "hi"}])
-        assert caught.value.status_code == 503 and caught.value.body["code"] == "not_ready"
+        assert caught.value.status_code == 503 and caught.value.code == "not_ready"
         reply = client.chat.completions.create(model="cheap", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "echo: hi"
 
