@@ -77,12 +77,14 @@ class EmbeddingBatcher:
             return
         self.batches += 1
         try:
-            vectors = await asyncio.to_thread(self.embedder.embed, [p.text for p in live])
+            vectors = np.asarray(await asyncio.to_thread(self.embedder.embed, [p.text for p in live]))
+            if vectors.ndim != 2 or len(vectors) != len(live):
+                raise ValueError(f"the embedder returned {vectors.shape} vectors for {len(live)} texts")
         except Exception as exc:  # the embedder's failure is each caller's failure, never the worker's
             for pending in live:
                 if not pending.done.done():
                     pending.done.set_exception(exc)
             return
-        for pending, vector in zip(live, np.asarray(vectors), strict=True):
+        for pending, vector in zip(live, vectors, strict=True):
             if not pending.done.done():
                 pending.done.set_result(vector)

@@ -58,3 +58,25 @@ def test_an_embedder_failure_reaches_every_caller_and_the_batcher_keeps_working(
     first, second = asyncio.run(run())
     assert all(isinstance(result, RuntimeError) for result in first)
     assert second.shape == (8,)
+
+
+def test_an_embedder_returning_too_few_vectors_fails_its_callers_not_the_batcher():
+    class DropsARow:
+        identity, dimension, cache_key = "drops-a-row", 8, "drops-a-row"
+        calls = 0
+
+        def embed(self, texts):
+            self.calls += 1
+            vectors = HashingEmbedder(8).embed(texts)
+            return vectors[:-1] if self.calls == 1 else vectors
+
+    async def run():
+        batcher = EmbeddingBatcher(DropsARow(), window=0.01)
+        first = await asyncio.wait_for(asyncio.gather(batcher.embed("a"), return_exceptions=True), 10.0)
+        second = await asyncio.wait_for(batcher.embed("c"), 10.0)
+        await batcher.close()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert isinstance(first[0], ValueError)
+    assert second.shape == (8,)
