@@ -77,14 +77,21 @@ async def serve_cascade(
 
 
 def _note_attempts(walk: CascadeWalk, outcome: Outcome) -> None:
+    """Each call as an attempt; a paid grading as one more, status ``judge``, charged to its grader."""
     for step in walk.steps:
         if step.error is not None:
             outcome.failed(step.backend, step.error, step.seconds)
         elif step.reply is not None and step.judgement is not None:
-            score, reason = step.judgement.score, step.judgement.reason
+            judgement = step.judgement
             outcome.attempts.append(
-                Attempt(step.backend, "ok", step.reply.cost_usd, step.seconds, score, reason)
+                Attempt(
+                    step.backend, "ok", step.reply.cost_usd, step.seconds, judgement.score, judgement.reason
+                )
             )
+            if judgement.grader is not None:
+                outcome.attempts.append(
+                    Attempt(judgement.grader, "judge", judgement.cost_usd, step.judge_seconds)
+                )
 
 
 def _as_stream(body: dict[str, Any]) -> Iterator[str]:

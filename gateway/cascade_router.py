@@ -11,8 +11,9 @@ replay harness scores. A backend that fails moves the walk on to the next candid
 costs nothing and is never the kept answer; until one answers, the budget does not stop the walk). A
 backend that *rejects the request* (an upstream 4xx) ends the walk: the request is at fault, not the
 backend; an answer received before is still kept (:attr:`CascadeWalk.rejection` is the 4xx otherwise).
-The answer kept is the last one received; the cost is the sum of every call. A step's ``seconds`` is the
-backend call alone; the judge's time is not the upstream's.
+The answer kept is the last one received; the cost is the sum of every call, the judge's gradings
+included (an LLM judge pays for each). A step's ``seconds`` is the backend call alone, ``judge_seconds``
+the judging.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ class Step:
     reply: Reply | None = None
     judgement: Judgement | None = None
     error: UpstreamError | None = None
+    judge_seconds: float = 0.0
+
+    @property
+    def cost_usd(self) -> float:
+        """The $ of the call and of judging its answer."""
+        answer = self.reply.cost_usd if self.reply is not None else 0.0
+        return answer + (self.judgement.cost_usd if self.judgement is not None else 0.0)
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,8 @@ class CascadeWalk:
 
     @property
     def cost_usd(self) -> float:
-        """The $ of every call."""
-        return sum(s.reply.cost_usd for s in self.steps if s.reply is not None)
+        """The $ of every call and every grading."""
+        return sum(s.cost_usd for s in self.steps)
 
     @property
     def rejection(self) -> UpstreamRejectedError | None:
@@ -135,7 +143,7 @@ class CascadeRouter:
             if isinstance(step.error, UpstreamRejectedError):
                 break
             if step.reply is not None and step.judgement is not None:
-                spent += step.reply.cost_usd
+                spent += step.cost_usd
                 accepted = step.judgement.score >= self.threshold
             if accepted:
                 break
@@ -151,7 +159,8 @@ class CascadeRouter:
         # the judge knows models by the predictor's names, which a router may map to other backend names
         model = self._predictor_router.model_of(backend) or backend
         judgement = await self._judge(prompt, _answer_of(reply, model))
-        return Step(backend, seconds, reply=reply, judgement=judgement)
+        judge_seconds = time.perf_counter() - started - seconds
+        return Step(backend, seconds, reply=reply, judgement=judgement, judge_seconds=judge_seconds)
 
     async def _judge(self, prompt: str, answer: Answer) -> Judgement:
         try:

@@ -122,6 +122,8 @@ class GatewayMetrics:
         for attempt in record.attempts:
             self.upstream.labels(attempt.backend).observe(attempt.latency_seconds)
             self.cost.labels(attempt.backend).inc(attempt.cost_usd)
+            if attempt.status == "judge":  # a cascade's grading call: paid and timed, not an answer
+                continue
             if attempt.status != "ok":
                 self.fallbacks.labels(attempt.backend).inc()
                 continue

@@ -28,11 +28,14 @@ class Answer:
 @dataclass(frozen=True)
 class Judgement:
     """A judge's verdict: ``score`` in [0, 1] (higher is better), a short ``reason`` without prompt or
-    answer text, and whether the judge could actually grade (``confident``)."""
+    answer text, and whether the judge could actually grade (``confident``). A judge that paid for its
+    verdict (an LLM grader) says what it cost (``cost_usd``, $) and who charged it (``grader``)."""
 
     score: float
     reason: str
     confident: bool = True
+    cost_usd: float = 0.0
+    grader: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:

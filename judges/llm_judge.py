@@ -1,7 +1,8 @@
 """LLM-as-judge: ask a grading model for a grade from 0 to 10 and read it robustly.
 
-The judge needs only :class:`ChatCompleter` — send chat messages, get the reply's text — which the
-gateway provides over any of its backends (``judges`` does not import ``gateway``). The grading prompt
+The judge needs only :class:`ChatCompleter` — send chat messages, get the reply's text and its $ cost —
+which the gateway provides over any of its backends (``judges`` does not import ``gateway``). The
+judgement carries the grading's cost, so a cascade counts what its judge spent. The grading prompt
 asks for a last line ``GRADE: <0-10>``; :func:`parse_grade` also reads ``7/10``, ``{"grade": 7}`` and a
 bare number, and clamps to [0, 10]. A reply without a grade (a refusal, prose, nothing) or a completer
 that raised is a failed judgement — score 0, not confident — never an exception.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 from typing import Protocol
 
 from judges.judge import Answer, Judgement, failed_judgement
@@ -28,11 +30,21 @@ _PATTERNS = (
 )
 
 
-class ChatCompleter(Protocol):
-    """A chat model the judge can ask: the text of the reply to ``messages``."""
+@dataclass(frozen=True)
+class TextReply:
+    """A chat model's reply: its text and what it cost ($)."""
 
-    async def complete_text(self, messages: list[dict[str, str]]) -> str:
-        """The reply's text; may raise on any failure (the judge catches it)."""
+    text: str
+    cost_usd: float = 0.0
+
+
+class ChatCompleter(Protocol):
+    """A chat model the judge can ask; ``name`` says who charges for it."""
+
+    name: str
+
+    async def complete_text(self, messages: list[dict[str, str]]) -> TextReply:
+        """The reply to ``messages``; may raise on any failure (the judge catches it)."""
         ...
 
 
@@ -68,7 +80,8 @@ class LlmJudge:
             raise
         except Exception as exc:  # any failure of the grader is a failed grading, never the user's error
             return failed_judgement(f"grader failed ({type(exc).__name__})")
-        grade = parse_grade(reply)
+        cost, grader = reply.cost_usd, self.completer.name
+        grade = parse_grade(reply.text)
         if grade is None:
-            return failed_judgement("grading reply had no grade")
-        return Judgement(grade, f"graded {grade * 10:g}/10 by {self.name}")
+            return Judgement(0.0, "grading reply had no grade", False, cost, grader)
+        return Judgement(grade, f"graded {grade * 10:g}/10 by {self.name}", True, cost, grader)

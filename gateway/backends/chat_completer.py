@@ -1,12 +1,14 @@
-"""A backend as the judges' :class:`judges.llm_judge.ChatCompleter`: the text of a whole completion."""
+"""A backend as the judges' :class:`judges.llm_judge.ChatCompleter`: a whole completion's text and cost."""
 
 from __future__ import annotations
 
 from gateway.backends.backend import Backend
+from judges.llm_judge import TextReply
 
 
 class BackendCompleter:
-    """Asks ``backend`` for a deterministic (temperature 0) completion and returns its first choice's text.
+    """Asks ``backend`` for a deterministic (temperature 0) completion: its first choice's text and the
+    completion's $ cost.
 
     Raises what the backend raises (``gateway.errors.UpstreamError``); the LLM judge turns that into a
     failed grading.
@@ -14,11 +16,12 @@ class BackendCompleter:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self.name = backend.name
 
-    async def complete_text(self, messages: list[dict[str, str]]) -> str:
+    async def complete_text(self, messages: list[dict[str, str]]) -> TextReply:
         reply = await self.backend.complete(
             {"model": self.backend.name, "messages": messages, "temperature": 0}
         )
         choices = reply.body.get("choices") or [{}]
         content = (choices[0].get("message") or {}).get("content") if isinstance(choices[0], dict) else None
-        return content if isinstance(content, str) else ""
+        return TextReply(content if isinstance(content, str) else "", reply.cost_usd)

@@ -73,7 +73,7 @@ def gateway(upstream, artifact, tmp_path_factory):
             backend("empty-cheap", "says:", 1.0),
             backend("right-dear", f"says:{RIGHT}", 100.0),
             backend("broken", "fail-500", 1.0),
-            backend("grader", "grader", 0.0),
+            backend("grader", "grader", 2.0),
             backend("picky", "bad-request", 1.0),
         ],
         "routers": [
@@ -111,6 +111,11 @@ def gateway(upstream, artifact, tmp_path_factory):
     monkeypatch.undo()
 
 
+def answers(routing):
+    """The attempts that answered or failed; without the LLM judge's gradings (status ``judge``)."""
+    return [a for a in routing["attempts"] if a["status"] != "judge"]
+
+
 def ask(gateway, model, **kwargs):
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
@@ -123,8 +128,8 @@ def test_an_accepted_first_answer_stops_the_cascade(gateway):
     reply, headers = ask(gateway, "cascade-accepts")
     routing = reply.model_extra["routing"]
     assert reply.choices[0].message.content == RIGHT
-    assert [a["backend"] for a in routing["attempts"]] == ["right-cheap"]
-    assert routing["attempts"][0]["score"] == pytest.approx(0.9)
+    assert [a["backend"] for a in answers(routing)] == ["right-cheap"]
+    assert answers(routing)[0]["score"] == pytest.approx(0.9)
     assert routing["cascade"] == {"threshold": 0.5, "budget_usd": None, "accepted": True, "escalations": 0}
     assert headers["x-routeyard-backend"] == "right-cheap"
 
@@ -133,17 +138,19 @@ def test_a_rejected_answer_escalates_and_the_cost_is_the_sum_of_the_attempts(gat
     reply, headers = ask(gateway, "cascade-escalates")
     routing = reply.model_extra["routing"]
     assert reply.choices[0].message.content == RIGHT
-    attempts = routing["attempts"]
+    attempts = answers(routing)
     assert [(a["backend"], a["score"]) for a in attempts] == [("wrong-cheap", 0.2), ("right-dear", 0.9)]
-    assert routing["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts))
     assert attempts[1]["cost_usd"] > attempts[0]["cost_usd"] > 0
+    gradings = [a for a in routing["attempts"] if a["status"] == "judge"]
+    assert [g["backend"] for g in gradings] == ["grader", "grader"] and gradings[0]["cost_usd"] > 0
+    assert routing["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in attempts + gradings))
     assert float(headers["x-routeyard-cost-usd"]) == pytest.approx(routing["cost_usd"])
     assert routing["cascade"]["accepted"] is True and routing["cascade"]["escalations"] == 1
 
 
 def test_a_learned_judge_escalates_past_the_answer_it_learned_is_wrong(gateway):
     reply, _ = ask(gateway, "cascade-learned")
-    attempts = reply.model_extra["routing"]["attempts"]
+    attempts = answers(reply.model_extra["routing"])
     assert reply.choices[0].message.content == RIGHT
     assert [a["backend"] for a in attempts] == ["wrong-cheap", "right-dear"]
     assert attempts[0]["score"] < 0.5 <= attempts[1]["score"]
@@ -158,7 +165,7 @@ def test_the_budget_stops_escalation_and_the_last_answer_is_kept(gateway):
     reply, _ = ask(gateway, "cascade-thrifty")
     routing = reply.model_extra["routing"]
     assert reply.choices[0].message.content == WRONG  # the dear model is predicted at $0.01 > budget
-    assert [a["backend"] for a in routing["attempts"]] == ["wrong-cheap"]
+    assert [a["backend"] for a in answers(routing)] == ["wrong-cheap"]
     assert routing["cascade"]["accepted"] is False and routing["cascade"]["budget_usd"] == 0.005
     allowed = {c["backend"]: c["allowed"] for c in routing["candidates"]}
     assert allowed == {"wrong-cheap": True, "right-dear": True}  # allowed, but not affordable
@@ -173,7 +180,7 @@ def test_a_requests_max_cost_lowers_the_budget(gateway):
 
 def test_an_upstream_failure_inside_a_cascade_moves_to_the_next_backend(gateway):
     reply, _ = ask(gateway, "cascade-fails-over")
-    attempts = reply.model_extra["routing"]["attempts"]
+    attempts = answers(reply.model_extra["routing"])
     assert reply.choices[0].message.content == RIGHT
     assert [(a["backend"], a["status"]) for a in attempts] == [
         ("broken", "upstream_error"),
@@ -187,7 +194,7 @@ def test_the_learned_judge_knows_mapped_backends_by_their_models_names(gateway):
     reply, _ = ask(gateway, "cascade-judged-by-model")
     routing = reply.model_extra["routing"]
     # same text from both: only the answering model (cheap → right-cheap, dear → right-dear) decides
-    scores = [(a["backend"], a["score"]) for a in routing["attempts"]]
+    scores = [(a["backend"], a["score"]) for a in answers(routing)]
     assert [b for b, _ in scores] == ["right-cheap", "right-dear"]
     assert scores[0][1] < 0.6 <= scores[1][1]
     assert routing["cascade"]["accepted"] is True
@@ -197,12 +204,13 @@ def test_a_later_backend_rejecting_the_request_keeps_the_answer_already_received
     reply, _ = ask(gateway, "cascade-rejected-later")
     routing = reply.model_extra["routing"]
     assert reply.choices[0].message.content == WRONG
-    assert [(a["backend"], a["status"]) for a in routing["attempts"]] == [
+    assert [(a["backend"], a["status"]) for a in answers(routing)] == [
         ("wrong-cheap", "ok"),
         ("picky", "upstream_rejected"),
     ]
-    assert routing["cost_usd"] == pytest.approx(routing["attempts"][0]["cost_usd"])
-    assert routing["cost_usd"] > 0
+    # the first answer and its grading were paid for; the rejection cost nothing
+    assert routing["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in routing["attempts"]))
+    assert routing["cost_usd"] > answers(routing)[0]["cost_usd"] > 0 == answers(routing)[1]["cost_usd"]
     assert routing["cascade"]["accepted"] is False
 
 
@@ -217,7 +225,7 @@ def test_a_first_backend_rejecting_the_request_is_the_clients_error(gateway):
 
 def test_a_configured_order_is_walked_and_an_order_left_empty_is_a_400(gateway):
     reply, _ = ask(gateway, "cascade-ordered")
-    assert [a["backend"] for a in reply.model_extra["routing"]["attempts"]] == ["wrong-cheap"]
+    assert [a["backend"] for a in answers(reply.model_extra["routing"])] == ["wrong-cheap"]
     assert reply.choices[0].message.content == WRONG  # rejected, but the order has nothing dearer
     with pytest.raises(openai.BadRequestError) as caught:
         ask(gateway, "cascade-ordered", extra_body={"routing": {"exclude": ["wrong-cheap"]}})
@@ -226,7 +234,7 @@ def test_a_configured_order_is_walked_and_an_order_left_empty_is_a_400(gateway):
 
 def test_the_heuristic_judge_escalates_past_an_empty_answer(gateway):
     reply, _ = ask(gateway, "cascade-heuristic")
-    attempts = reply.model_extra["routing"]["attempts"]
+    attempts = answers(reply.model_extra["routing"])
     assert reply.choices[0].message.content == RIGHT
     assert attempts[0]["judge_reason"] == "answer is empty" and attempts[0]["score"] == 0.0
 
@@ -241,7 +249,7 @@ def test_a_streamed_cascade_sends_the_accepted_answer_after_acceptance(gateway):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == RIGHT
     last = chunks[-1].model_extra or {}
-    assert [a["backend"] for a in last["routing"]["attempts"]] == ["wrong-cheap", "right-dear"]
+    assert [a["backend"] for a in answers(last["routing"])] == ["wrong-cheap", "right-dear"]
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].usage is not None
 

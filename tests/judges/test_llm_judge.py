@@ -5,11 +5,13 @@ import asyncio
 import pytest
 
 from judges.judge import Answer
-from judges.llm_judge import LlmJudge, grading_messages, parse_grade
+from judges.llm_judge import LlmJudge, TextReply, grading_messages, parse_grade
 
 
 class CannedGrader:
-    """A fake upstream grader that answers a fixed text and remembers what it was asked."""
+    """A fake upstream grader that answers a fixed text at $0.002 and remembers what it was asked."""
+
+    name = "canned"
 
     def __init__(self, reply):
         self.reply = reply
@@ -19,7 +21,7 @@ class CannedGrader:
         self.asked.append(messages)
         if isinstance(self.reply, Exception):
             raise self.reply
-        return self.reply
+        return TextReply(self.reply, 0.002)
 
 
 @pytest.mark.parametrize(
@@ -47,6 +49,7 @@ def test_the_judge_asks_with_question_and_answer_and_maps_the_grade():
     grader = CannedGrader("Correct.\nGRADE: 8")
     judgement = asyncio.run(LlmJudge(grader).judge("What is 2+2?", Answer("4")))
     assert judgement.score == pytest.approx(0.8) and judgement.confident
+    assert (judgement.cost_usd, judgement.grader) == (0.002, "canned")  # what the grading cost, and whom
     (messages,) = grader.asked
     assert "What is 2+2?" in messages[-1]["content"] and "4" in messages[-1]["content"]
     assert messages == grading_messages("What is 2+2?", Answer("4"))
@@ -57,6 +60,7 @@ def test_a_reply_without_a_grade_is_a_low_unconfident_score(reply):
     judgement = asyncio.run(LlmJudge(CannedGrader(reply)).judge("secret question", Answer("secret answer")))
     assert judgement.score == 0.0 and not judgement.confident
     assert "secret" not in judgement.reason
+    assert judgement.cost_usd == 0.002  # a grading without a grade was still paid for
 
 
 def test_a_grader_that_fails_is_a_low_unconfident_score():
