@@ -166,6 +166,13 @@ def score_table(judge: LearnedJudge, table: OutcomeTable, rows: IndexArray) -> N
     return scores
 
 
+def judge_training_hash(table: OutcomeTable, *, seed: int = DEFAULT_SEED) -> str:
+    """The ``training_data_sha256`` of a judge that :func:`train_judge` trained on ``table``'s train
+    split (for ``seed``): a loaded judge with another one saw other answers, maybe the test split's."""
+    rows, _ = train_rows(table, seed=seed)
+    return _cells_hash(table, judged_cells(table, rows))
+
+
 def _cells_hash(table: OutcomeTable, cells: Cells) -> str:
     assert table.responses is not None
     digest = hashlib.sha256()

@@ -27,7 +27,7 @@ from benchmarks.replay import (
 )
 from benchmarks.report.files import write_json, write_markdown
 from benchmarks.report.plot import write_curves_png
-from judges.judge_training import held_out_rows, score_table, train_judge
+from judges.judge_training import held_out_rows, judge_training_hash, score_table, train_judge
 from judges.learned_judge import LearnedJudge
 from predictor.artifact import ArtifactError, Manifest, load_artifact
 from predictor.embedder import Embedder, Vectors
@@ -151,7 +151,7 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
 def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeScores]:
     """Scores of the test split's recorded answers by every ``--judge`` and the ``--train-judge`` one."""
     embedder = embedder_named(args.embedder, cached=not args.no_cache)
-    judges = [(f"judge={d.name}", LearnedJudge.load(d, embedder)) for d in args.judge]
+    judges = [(f"judge={d.name}", _load_judge(d, embedder, table, args.seed)) for d in args.judge]
     if args.train_judge:
         judges.append(("judge=learned", train_judge(table, embedder, seed=args.seed)))
     test = held_out_rows(table, seed=args.seed)
@@ -161,6 +161,21 @@ def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeSc
         scores[test] = score_table(judge, table, test)
         out.append(JudgeScores(scores, name))
     return out
+
+
+def _load_judge(directory: Path, embedder: Embedder, table: OutcomeTable, seed: int) -> LearnedJudge:
+    judge = LearnedJudge.load(directory, embedder)
+    if judge.manifest.training_data_sha256 != judge_training_hash(table, seed=seed):
+        _warn_not_trained_on_split(directory)
+    return judge
+
+
+def _warn_not_trained_on_split(directory: Path) -> None:
+    print(
+        f"routeyard: warning: {directory} was not trained on this table's train split; "
+        "its scores may include prompts it has seen",
+        file=sys.stderr,
+    )
 
 
 def _load_for_table(
@@ -173,11 +188,7 @@ def _load_for_table(
         )
     rows, _ = train_rows(table, seed=seed)
     if manifest.training_data_sha256 != training_data_hash(table, rows):
-        print(
-            f"routeyard: warning: {directory} was not trained on this table's train split; "
-            "its scores may include prompts it has seen",
-            file=sys.stderr,
-        )
+        _warn_not_trained_on_split(directory)
     return predictor, manifest
 
 

@@ -44,13 +44,27 @@ def test_train_a_judge_then_replay_a_cascade_with_it(tmp_path, capsys):
         )
         == 0
     )
-    assert "judge judge=judge on test answers" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "judge judge=judge on test answers" in printed.out
+    assert "was not trained on this table's train split" not in printed.err
     report = json.loads((out / "report.json").read_text())
     routers = {r["router"] for r in report["pooled"]["routers"]}
     assert {"cascade ε=0", "cascade judge=judge", "zero"} <= routers
     (measured,) = report["pooled"]["judges"]
     assert measured["judge"] == "judge=judge" and 0.0 <= measured["false_accept_rate"] <= 1.0
     assert "Real judges on the test answers" in (out / "report.md").read_text()
+
+
+def test_replay_warns_of_a_judge_that_saw_the_test_split_and_trains_one_itself(tmp_path, capsys):
+    judge = tmp_path / "judge-all-rows"
+    train = ["train-judge", "--data", str(SUBSET), "--embedder", "hashing", "--train-fraction", "1.0"]
+    assert main([*train, "--out", str(judge)]) == 0
+    replay = ["replay", "--data", str(SUBSET), "--embedder", "hashing", "--routers", "zero"]
+    assert main([*replay, "--judge", str(judge), "--train-judge", "--out", str(tmp_path / "r")]) == 0
+    assert f"{judge} was not trained on this table's train split" in capsys.readouterr().err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert {j["judge"] for j in report["pooled"]["judges"]} == {"judge=judge-all-rows", "judge=learned"}
+    assert "cascade judge=learned" in {r["router"] for r in report["pooled"]["routers"]}
 
 
 def test_train_judge_on_a_table_without_answers_is_a_clear_error(tmp_path, capsys):
