@@ -94,8 +94,10 @@ def _resolve_model(model: str, routes: Routes) -> tuple[str, float | None]:
         return routes.default_router, None
     if model in routes.backends or model in routes.router_names:
         return model, None
-    prefix, _, suffix = model.rpartition("-")
-    if prefix in routes.router_names:
+    # the longest router name that is a prefix: "router-knn-1e-3" is router-knn at w = 1e-3
+    prefix = max((r for r in routes.router_names if model.startswith(r + "-")), key=len, default=None)
+    if prefix is not None:
+        suffix = model[len(prefix) + 1 :]
         try:
             wtp = float(suffix)
         except ValueError:

@@ -62,6 +62,17 @@ def test_requests_refused_before_routing_are_counted_as_errors(gateway):
     assert errors.get("404", 0) == errors_before.get("404", 0) + 1
 
 
+def test_a_willingness_to_pay_suffix_may_be_in_scientific_notation_but_not_negative(gateway):
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
+    poem = [{"role": "user", "content": "Write a sonnet about the sea in the moonlight, with rhymes."}]
+    stingy = client.chat.completions.create(model="router-knn-1e-7", messages=poem)
+    assert stingy.model_extra["routing"]["willingness_to_pay"] == 1e-7
+    assert stingy.model_extra["routing"]["backend"] == "cheap"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="router-knn--1", messages=poem)
+    assert caught.value.code == "invalid_willingness_to_pay"
+
+
 def test_json_nested_past_the_parsers_depth_is_a_400(gateway):
     body = b"[" * 5_000 + b"]" * 5_000  # under the body limit, deeper than the parser recurses
     response = httpx.post(gateway.url + "/v1/chat/completions", content=body)
