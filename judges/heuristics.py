@@ -11,12 +11,15 @@ import re
 
 from judges.judge import Answer, Judge, Judgement
 
-# Openers of the stock refusals of chat models, matched at the start of the answer (case-insensitive).
+# Openers of the stock refusals of chat models, matched at the start of the answer (case-insensitive),
+# unless the rest of that first sentence goes on with a "but" ("I can't be sure, but the answer is B").
+_I_CANNOT = r"i(?:'m unable to| am unable to| can(?:no|')t| can not| won'?t)"
 _REFUSAL = re.compile(
-    r"^\W*(?:i'?m sorry,? but i (?:can(?:no|')t|am unable|won'?t)"
-    r"|i (?:can(?:no|')t|am unable to|won'?t) (?:help|assist|provide|comply|do that|answer)"
-    r"|as an ai(?: language model)?,? i (?:can(?:no|')t|am unable|do not|don'?t)"
-    r"|i apologi[sz]e,? but i (?:can(?:no|')t|am unable))",
+    rf"^\W*(?:(?:i'?m |i am )?sorry,? (?:but )?{_I_CANNOT}"
+    rf"|{_I_CANNOT} (?:help|assist|provide|comply|do that|answer|fulfil)"
+    rf"|as an ai(?: language model)?,? (?:{_I_CANNOT}|i do not|i don'?t)"
+    rf"|i apologi[sz]e,? but {_I_CANNOT})"
+    r"(?![^.!?\n]*\bbut\b)",
     re.IGNORECASE,
 )
 
