@@ -6,7 +6,8 @@
 
 Feedback — ``{"request_id": "req_…", "quality": 0.8}`` from a user rating or an evaluator — goes to the
 usage log beside the request's record (``routeyard export`` joins them into training data) and is
-answered ``202 Accepted`` at once: like records, feedback never waits for Redis.
+answered ``202 Accepted`` at once: like records, feedback never waits for Redis. Its body is at most
+:data:`MAX_FEEDBACK_BYTES` (a larger one is a 413 ``request_too_large``, read no further).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.completions import Routes
-from gateway.errors import InvalidRequestError
+from gateway.errors import InvalidRequestError, RequestTooLargeError
 from gateway.metrics import GatewayMetrics
 from gateway.recent_requests import RecentRequests
 from gateway.redis_usage_log import RedisUsageLog
 from gateway.usage import UsageLog
+
+MAX_FEEDBACK_BYTES = 4096  # a feedback is ~80 bytes of JSON
 
 
 class Feedback(BaseModel):
@@ -65,7 +68,7 @@ def add_operations_routes(
     async def feedback(request: Request) -> JSONResponse:
         authorize(request)
         try:
-            parsed = Feedback.model_validate_json(await request.body())
+            parsed = Feedback.model_validate_json(await _read_feedback(request))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or None
@@ -74,6 +77,21 @@ def add_operations_routes(
         return JSONResponse(
             {"object": "feedback", "request_id": parsed.request_id, "status": "accepted"}, 202
         )
+
+
+async def _read_feedback(request: Request) -> bytes:
+    """The body, at most :data:`MAX_FEEDBACK_BYTES`; raises RequestTooLargeError (413) past that,
+    without reading the rest."""
+    too_large = RequestTooLargeError(f"feedback body over the limit of {MAX_FEEDBACK_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FEEDBACK_BYTES:
+        raise too_large
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > MAX_FEEDBACK_BYTES:
+            raise too_large
+    return bytes(body)
 
 
 def watch_state(metrics: GatewayMetrics, routes: Routes, usage_log: UsageLog) -> None:
@@ -105,7 +123,7 @@ class _StateCollector(Collector):
         )
         yield CounterMetricFamily(
             "routeyard_usage_log_dropped",
-            "Usage records refused because the buffer was full",
+            "Usage log entries lost: no room in the buffer, refused by Redis, or unwritten at shutdown",
             value=redis_log.dropped if redis_log else 0,
         )
 

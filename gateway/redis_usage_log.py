@@ -1,19 +1,46 @@
 """The Redis usage log: every request's record in a bounded stream, and spend counters, never in the way.
 
 :meth:`RedisUsageLog.record` and :meth:`RedisUsageLog.feedback` only append to a bounded in-process
-buffer and return. A background task (:meth:`start`; :meth:`close` flushes what is left) wakes when
+buffer and return. A background task (:meth:`start`; :meth:`close` flushes what it can) wakes when
 entries arrive, lets them gather for ``flush_interval`` seconds (unless a full ``batch`` is already
-waiting), and writes up to ``batch`` entries in one pipeline:
+waiting), takes up to ``batch`` entries out of the buffer as one *batch* and writes it.
+
+What a batch writes:
 
 - each record: ``XADD <prefix>:requests MAXLEN ~ <max_stream_length>`` with flat string fields
   (attempts as JSON; the prompt text only when it was kept, see ``store_prompts``);
-- counters, one hash each, field = name: ``<prefix>:spend_usd:{backend,router,client,day}`` (float $)
-  and ``<prefix>:requests:{backend,router,client,day}`` (count), summed over the batch first;
-- each feedback: ``HSET <prefix>:feedback <request_id> <quality>``.
+- each feedback: ``XADD <prefix>:feedbacks MAXLEN ~ <max_stream_length>`` with ``request_id``,
+  ``quality`` and ``time`` (a capped stream: feedback cannot grow without bound; the last one given for
+  a request wins, see ``gateway.usage_export``);
+- counters, one hash each, field = name, summed over the batch first:
+  ``<prefix>:spend_usd:{backend,router,client,day}`` ($, float) and
+  ``<prefix>:requests:{backend,router,client,day}`` (count). A request counts once for the backend
+  that answered it, but every attempt's own $ goes to *that attempt's* backend (a cascade that tried
+  ``cheap`` and then ``dear`` adds each call's cost to each); router, client and day get the request's
+  total $ (the sum of its attempts) and count.
 
-An entry leaves the buffer only once its pipeline succeeded. While Redis is down the writer retries with
-backoff (up to 2 s) and the gateway keeps serving; the buffer keeps up to ``buffer_size`` entries and
-counts each one it had to refuse in :attr:`dropped`. When Redis is back the buffer drains.
+Write protocol — each batch is applied exactly once, in one round trip:
+
+- A batch gets a random id when it is taken from the buffer; it is retried as it is, with the same id,
+  until Redis answers (while Redis is down the writer backs off, up to 2 s, and the gateway keeps
+  serving). redis-py's own retries are off: the writer owns retrying.
+- The batch is one ``EVALSHA`` of a Lua script (atomic in Redis). The script first checks that every
+  key has the right type (stream, hash, or absent) and fails with ``WRONGTYPE`` before writing
+  anything; then applies the batch only if ``SET <prefix>:batch:<id> 1 NX EX <marker_ttl>`` succeeds.
+  A retry of a batch Redis applied but whose answer was lost (a cut connection, a killed server that
+  had persisted it) finds the marker and applies nothing (counted in :attr:`replayed`). The next
+  batch's script deletes the previous batch's marker, since its answer arrived; ``marker_ttl`` (1 day)
+  only bounds markers left by a stopped process.
+- With append-only persistence and ``appendfsync always`` (Redis persists a script's effects before
+  it answers) this holds across a crash of Redis too: either the batch and its marker were persisted
+  or neither was. With weaker persistence a crash loses the writes Redis had not yet persisted.
+- The keys must live on one Redis (on a cluster, give the prefix a hash tag: ``{routeyard}``).
+
+Losses are counted in :attr:`dropped`, never silent, and logged with the error's type only (never a
+record's contents): an entry the buffer (``buffer_size``, the batch in flight included) had no room
+for; a record that cannot be encoded (a non-finite cost); a batch Redis refused for good (a
+``ResponseError``, e.g. ``WRONGTYPE``, or any unexpected exception: that batch is dropped and the
+writer goes on, it never dies); and whatever is still unwritten when :meth:`close` gives up.
 """
 
 from __future__ import annotations
@@ -21,21 +48,83 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import logging
+import math
 import time
+import uuid
+from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, ResponseError, TryAgainError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.usage import RouteRecord
 
 logger = logging.getLogger("routeyard.usage")
+_FIRST_BACKOFF_SECONDS = 0.05
 _MAX_BACKOFF_SECONDS = 2.0
-_COUNTED_BY = ("backend", "router", "client", "day")
+_COUNTED_BY = ("backend", "router", "client", "day")  # counter index 1..4 in the script
 _RECORD_FIELDS = tuple(f.name for f in dataclass_fields(RouteRecord))
+# Redis is away (or failing over) but may come back: keep the batch and retry it with the same id.
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, TryAgainError, OSError)
+
+# KEYS: 1 this batch's marker, 2 requests stream, 3 feedbacks stream, 4..7 spend_usd:{backend,router,
+# client,day}, 8..11 requests:{…}, 12 the previous batch's marker.
+# ARGV: 1 marker ttl (s), 2 stream max length, 3 records R, 4 feedbacks F, 5 counter rows C,
+# 6 "1" to delete the previous marker; then R records (field count n, then n fields and values),
+# F feedbacks (request id, quality, time), C counter rows (counter 1..4, name, $, requests).
+_SCRIPT = """
+local function wrong_type(first, last, wanted)
+  for i = first, last do
+    local found = redis.call('TYPE', KEYS[i])['ok']
+    if found ~= 'none' and found ~= wanted then
+      return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. found .. ', not a ' .. wanted)
+    end
+  end
+  return nil
+end
+local refused = wrong_type(2, 3, 'stream') or wrong_type(4, 11, 'hash')
+if refused then return refused end
+if ARGV[6] == '1' then redis.call('DEL', KEYS[12]) end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local at = 7
+for _ = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[at])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, at + 1, at + n))
+  at = at + n + 1
+end
+for _ = 1, tonumber(ARGV[4]) do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
+    'request_id', ARGV[at], 'quality', ARGV[at + 1], 'time', ARGV[at + 2])
+  at = at + 3
+end
+for _ = 1, tonumber(ARGV[5]) do
+  local by = tonumber(ARGV[at])
+  redis.call('HINCRBYFLOAT', KEYS[3 + by], ARGV[at + 1], ARGV[at + 2])
+  if ARGV[at + 3] ~= '0' then redis.call('HINCRBY', KEYS[7 + by], ARGV[at + 1], ARGV[at + 3]) end
+  at = at + 4
+end
+return 1
+"""
+
+Entry = RouteRecord | tuple[str, float, float]  # a record, or a feedback (request id, quality, time)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Entries taken from the buffer, encoded once; retried as they are under the same ``marker``."""
+
+    marker: str
+    previous: str | None  # the marker of the batch applied before, for the script to delete
+    size: int  # entries in it
+    args: list[bytes | str | int]
 
 
 class RedisUsageLog:
@@ -50,29 +139,37 @@ class RedisUsageLog:
         buffer_size: int = 100_000,
         batch: int = 500,
         flush_interval: float = 0.05,
+        marker_ttl: int = 86_400,
     ) -> None:
         self.prefix = prefix
         self.max_stream_length = max_stream_length
         self.buffer_size = buffer_size
         self.batch = batch
         self.flush_interval = flush_interval
-        self.dropped = 0  # entries refused because the buffer was full
+        self.marker_ttl = marker_ttl
+        self.dropped = 0  # entries lost: no room, not encodable, refused by Redis, unwritten at close
         self.written = 0  # entries written to Redis
-        self._client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self._buffer: collections.deque[RouteRecord | tuple[str, float]] = collections.deque()
+        self.replayed = 0  # batches Redis had already applied when they were retried (written once)
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0)
+        )
+        self._script: Any = self._client.register_script(_SCRIPT)
+        self._buffer: collections.deque[Entry] = collections.deque()
+        self._in_flight: _Batch | None = None
+        self._applied_marker: str | None = None  # the last applied batch's marker, deleted by the next
         self._pending = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
     @property
     def buffered(self) -> int:
-        """Entries waiting to be written."""
-        return len(self._buffer)
+        """Entries waiting to be written (the batch being written included)."""
+        return len(self._buffer) + (self._in_flight.size if self._in_flight else 0)
 
     def record(self, record: RouteRecord) -> None:
         self._append(record)
 
     def feedback(self, request_id: str, quality: float) -> None:
-        self._append((request_id, quality))
+        self._append((request_id, quality, time.time()))
 
     async def start(self) -> None:
         """Start the background writer (on the running event loop)."""
@@ -82,78 +179,147 @@ class RedisUsageLog:
         self._writer = asyncio.create_task(self._write_forever())
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Write what is buffered (for at most ``timeout`` s), stop the writer, close the connection."""
+        """Write what is buffered (for at most ``timeout`` s), stop the writer, close the connection.
+
+        What is still unwritten then (Redis down) is counted in :attr:`dropped` and logged as a warning
+        (a batch Redis had not answered yet counts too, though Redis may have applied it).
+        """
         deadline = time.monotonic() + timeout
-        while self._buffer and time.monotonic() < deadline and self._writer is not None:
+        while self.buffered and time.monotonic() < deadline and self._writer is not None:
             await asyncio.sleep(0.02)
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+            self._writer = None
+        abandoned = self.buffered
+        if abandoned:
+            self.dropped += abandoned
+            logger.warning("usage log: closed with %d entries unwritten (counted as dropped)", abandoned)
+        self._buffer.clear()
+        self._in_flight = None
         await self._client.aclose()
 
-    def _append(self, entry: RouteRecord | tuple[str, float]) -> None:
-        if len(self._buffer) >= self.buffer_size:
+    def _append(self, entry: Entry) -> None:
+        if self.buffered >= self.buffer_size:
             self.dropped += 1
             return
         self._buffer.append(entry)
         self._pending.set()
 
     async def _write_forever(self) -> None:
-        backoff = 0.05
+        backoff = _FIRST_BACKOFF_SECONDS
         while True:
-            if not self._buffer:
-                self._pending.clear()
-                await self._pending.wait()
-            if len(self._buffer) < self.batch:
-                await asyncio.sleep(self.flush_interval)  # gather a batch: one round trip for many records
-            entries = [self._buffer[i] for i in range(min(self.batch, len(self._buffer)))]
+            if self._in_flight is None:
+                if not self._buffer:
+                    self._pending.clear()
+                    await self._pending.wait()
+                if len(self._buffer) < self.batch:
+                    await asyncio.sleep(self.flush_interval)  # gather a batch: one round trip for many
+                taken = min(self.batch, len(self._buffer))
+                try:
+                    self._in_flight = self._encode(list(itertools.islice(self._buffer, taken)))
+                except Exception as exc:  # a bug: it costs this batch, never the writer
+                    self._drop(taken, exc)
+                # popped only now: `buffered`, read from other threads too, never dips to 0 meanwhile
+                for _ in range(taken):
+                    self._buffer.popleft()
+            batch = self._in_flight
+            if batch is None or batch.size == 0:  # nothing left of it to write (dropped and counted)
+                self._in_flight = None
+                continue
             try:
-                await self._write(entries)
-            except (RedisError, OSError) as exc:
+                applied = await self._script(keys=self._keys(batch), args=batch.args)
+            except _TRANSIENT as exc:
                 logger.warning(
                     "usage log: Redis unavailable (%s); %d buffered", type(exc).__name__, self.buffered
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
                 continue
-            backoff = 0.05
-            for _ in entries:
-                self._buffer.popleft()
-            self.written += len(entries)
+            except Exception as exc:  # refused for good (ResponseError) or a bug: drop it, keep going
+                self._drop(batch.size, exc)
+            else:
+                self.written += batch.size
+                if applied == 0:
+                    self.replayed += 1
+                self._applied_marker = batch.marker
+            self._in_flight = None
+            backoff = _FIRST_BACKOFF_SECONDS
 
-    async def _write(self, entries: list[RouteRecord | tuple[str, float]]) -> None:
-        pipeline: Any = self._client.pipeline(transaction=False)
-        spend: collections.defaultdict[tuple[str, str], float] = collections.defaultdict(float)
-        count: collections.Counter[tuple[str, str]] = collections.Counter()
+    def _drop(self, size: int, exc: Exception) -> None:
+        self.dropped += size
+        logger.error(
+            "usage log: dropped a batch of %d entries (%s%s)", size, type(exc).__name__, _error_code(exc)
+        )
+
+    def _encode(self, entries: list[Entry]) -> _Batch:
+        """``entries`` as one batch: the script's ARGV (a record that cannot be encoded is dropped)."""
+        records: list[bytes | str | int] = []
+        feedbacks: list[bytes | str | int] = []
+        counters: dict[tuple[int, str], list[float]] = {}
+        n_records = n_feedbacks = 0
         for entry in entries:
             if not isinstance(entry, RouteRecord):
-                pipeline.hset(f"{self.prefix}:feedback", entry[0], str(entry[1]))
+                request_id, quality, at = entry
+                feedbacks += [request_id, repr(quality), repr(at)]
+                n_feedbacks += 1
                 continue
-            pipeline.xadd(
-                f"{self.prefix}:requests",
-                stream_fields(entry),
-                maxlen=self.max_stream_length,
-                approximate=True,
-            )
-            for key in _counter_keys(entry):
-                spend[key] += entry.cost_usd
-                count[key] += 1
-        for (by, name), total in spend.items():  # one increment per name and batch, not per record
-            pipeline.hincrbyfloat(f"{self.prefix}:spend_usd:{by}", name, total)
-            pipeline.hincrby(f"{self.prefix}:requests:{by}", name, count[(by, name)])
-        await pipeline.execute()
+            try:
+                fields = encoded_fields(entry)
+                contributions = counter_contributions(entry)
+            except Exception as exc:  # one bad record must not cost the batch
+                self.dropped += 1
+                logger.error("usage log: dropped a record that cannot be encoded (%s)", type(exc).__name__)
+                continue
+            records += [len(fields), *fields]
+            n_records += 1
+            for by, name, dollars, requests in contributions:
+                total = counters.setdefault((by, name), [0.0, 0])
+                total[0] += dollars
+                total[1] += requests
+        rows: list[bytes | str | int] = []
+        for (by, name), (spend, count) in counters.items():
+            rows += [by, name.encode("utf-8", "replace"), repr(spend), int(count)]
+        previous = self._applied_marker
+        header: list[bytes | str | int] = [self.marker_ttl, self.max_stream_length, n_records, n_feedbacks]
+        header += [len(counters), "0" if previous is None else "1"]
+        marker = f"{self.prefix}:batch:{uuid.uuid4().hex}"
+        return _Batch(marker, previous, n_records + n_feedbacks, header + records + feedbacks + rows)
+
+    def _keys(self, batch: _Batch) -> list[str]:
+        p = self.prefix
+        counters = [f"{p}:{kind}:{by}" for kind in ("spend_usd", "requests") for by in _COUNTED_BY]
+        previous = batch.previous or batch.marker  # deleted only when there is one (ARGV[6])
+        return [batch.marker, f"{p}:requests", f"{p}:feedbacks", *counters, previous]
 
 
-def _counter_keys(record: RouteRecord) -> list[tuple[str, str]]:
-    """The (counted by, name) pairs a record adds to."""
-    names = {
-        "backend": record.backend,
-        "router": record.router,
-        "client": record.client,
-        "day": time.strftime("%Y-%m-%d", time.gmtime(record.time)),
-    }
-    return [(by, name) for by in _COUNTED_BY if (name := names[by]) is not None]
+def counter_contributions(record: RouteRecord) -> list[tuple[int, str, float, int]]:
+    """What ``record`` adds to the counters: (counter 1..4 of backend, router, client, day; name; $;
+    requests). Each attempt's $ goes to its own backend, the request counts for the backend that
+    answered; router, client and day get the request's total. Raises ValueError for a non-finite $."""
+    costs = [record.cost_usd, *(a.cost_usd for a in record.attempts)]
+    if not all(math.isfinite(c) for c in costs):
+        raise ValueError("non-finite cost")
+    rows: list[tuple[int, str, float, int]] = []
+    if record.backend is not None:
+        own = record.cost_usd if not record.attempts else 0.0  # no attempts noted: the total is its own
+        rows.append((1, record.backend, own, 1))
+    rows += [(1, a.backend, a.cost_usd, 0) for a in record.attempts if a.cost_usd != 0.0]
+    day = time.strftime("%Y-%m-%d", time.gmtime(record.time))
+    for by, name in ((2, record.router), (3, record.client), (4, day)):
+        if name is not None:
+            rows.append((by, name, record.cost_usd, 1))
+    return rows
+
+
+def encoded_fields(record: RouteRecord) -> list[bytes]:
+    """:func:`stream_fields` flattened to name, value, … as UTF-8 (text that cannot be, such as a lone
+    surrogate, is replaced rather than failing the batch)."""
+    flat: list[bytes] = []
+    for name, value in stream_fields(record).items():
+        flat += [name.encode(), value.encode("utf-8", "replace")]
+    return flat
 
 
 def stream_fields(record: RouteRecord) -> dict[str, str]:
@@ -172,3 +338,11 @@ def stream_fields(record: RouteRecord) -> dict[str, str]:
         else:
             fields[name] = str(value)
     return fields
+
+
+def _error_code(exc: Exception) -> str:
+    """``: WRONGTYPE`` for a Redis error reply (its code names the kind of error, never data), else ''."""
+    if not isinstance(exc, ResponseError):
+        return ""
+    code = str(exc).split(" ", 1)[0]
+    return f": {code}" if code.isalpha() and code.isupper() else ""

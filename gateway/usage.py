@@ -7,8 +7,11 @@ is configured. ``gateway.redis_usage_log`` writes them to Redis through a bounde
 from __future__ import annotations
 
 import collections
+import logging
 from dataclasses import dataclass, field
 from typing import Protocol
+
+logger = logging.getLogger("routeyard.usage")
 
 
 @dataclass(frozen=True)
@@ -82,15 +85,28 @@ class InMemoryUsageLog:
 
 
 class FanOutUsageLog:
-    """Records and feedbacks go to every log of ``logs``, in order."""
+    """Records and feedbacks go to every log of ``logs``, in order, each on its own: a log that raises
+    is counted in :attr:`failures` and logged (its type and the exception's type, never the record),
+    and the logs after it still get the entry. Like every UsageLog, it never raises."""
 
     def __init__(self, *logs: UsageLog) -> None:
         self.logs = logs
+        self.failures = 0  # times a log raised (one per log and entry)
 
     def record(self, record: RouteRecord) -> None:
         for log in self.logs:
-            log.record(record)
+            try:
+                log.record(record)
+            except Exception as exc:  # one broken sink must neither starve the others nor fail a request
+                self._failed(log, "record", exc)
 
     def feedback(self, request_id: str, quality: float) -> None:
         for log in self.logs:
-            log.feedback(request_id, quality)
+            try:
+                log.feedback(request_id, quality)
+            except Exception as exc:
+                self._failed(log, "feedback", exc)
+
+    def _failed(self, log: UsageLog, what: str, exc: Exception) -> None:
+        self.failures += 1
+        logger.error("usage log %s failed on a %s (%s)", type(log).__name__, what, type(exc).__name__)

@@ -1,4 +1,8 @@
-"""``routeyard export``: the gateway's logged requests with quality feedback, as a long outcome table."""
+"""``routeyard export``: the gateway's logged requests with quality feedback, as a long outcome table.
+
+Every failure is a ValueError with one clear line (the CLI prints it and exits 2), and no message
+carries the Redis URL's password.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from gateway.usage_export import ExportedTable, feedback_table
+from gateway.usage_export import ExportedTable, UsageExportError, feedback_table, redacted
 from predictor.long_format import write_long_table
 
 
@@ -26,18 +30,26 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    where = redacted(args.redis, args.redis)
     try:
-        exported = feedback_table(
-            redis.Redis.from_url(args.redis, socket_timeout=10, decode_responses=True), args.prefix
+        client = redis.Redis.from_url(
+            args.redis, socket_timeout=10, decode_responses=True, encoding_errors="replace"
         )
-    except redis.RedisError as exc:
-        raise ValueError(f"cannot read the usage log at {args.redis}: {type(exc).__name__}") from exc
-    if exported.table.n_prompts == 0:
+        with client:
+            exported = feedback_table(client, args.prefix)
+    except (UsageExportError, redis.RedisError, ValueError) as exc:  # ValueError: a malformed URL
+        reason = exc.reason if isinstance(exc, UsageExportError) else f"{type(exc).__name__}: {exc}"
+        # from None: the cause (say, urllib's ValueError on a malformed URL) may quote the password
+        raise ValueError(f"cannot read the usage log at {where}: {redacted(reason, args.redis)}") from None
+    table = exported.table
+    if table is None:
         raise ValueError(
             f"no exportable request among {exported.requests_seen} answered ({_left_out(exported)})"
         )
-    write_long_table(exported.table, args.out)
-    table = exported.table
+    try:
+        write_long_table(table, args.out)
+    except OSError as exc:
+        raise ValueError(f"cannot write {args.out}: {exc.strerror or type(exc).__name__}") from exc
     print(
         f"wrote {table.n_prompts} rated requests of {table.n_models} backends to {args.out}",
         _left_out(exported),
@@ -49,5 +61,7 @@ def run(args: argparse.Namespace) -> int:
 def _left_out(exported: ExportedTable) -> str:
     return (
         f"left out: {exported.without_feedback} without feedback, {exported.without_prompt} without prompt "
-        "text (serve with store_prompts: true to keep it)"
+        "text (serve with store_prompts: true to keep it), "
+        f"{exported.duplicates} duplicate records of a request id (the first kept), "
+        f"{exported.damaged} damaged records or feedbacks"
     )

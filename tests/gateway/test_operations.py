@@ -1,10 +1,12 @@
-"""/metrics after known traffic, read with the Prometheus text parser; /v1/feedback."""
+"""/metrics after known traffic, read with the Prometheus text parser; /v1/feedback: kept, validated,
+size-limited, and behind the client keys."""
 
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.operations import MAX_FEEDBACK_BYTES
 from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
 
 
@@ -99,3 +101,41 @@ def test_bad_feedback_is_an_openai_shaped_400(gateway_app_and_server, body, para
     response = httpx.post(server.url + "/v1/feedback", json=body)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
+
+
+def test_feedback_over_the_size_limit_is_an_openai_shaped_413(gateway_app_and_server):
+    app, server = gateway_app_and_server
+    padded = {"request_id": "req_" + "b" * 32, "quality": 0.5, "pad": "x" * MAX_FEEDBACK_BYTES}
+    declared = httpx.post(server.url + "/v1/feedback", json=padded)
+
+    def chunks():  # no content-length: the limit holds while reading
+        yield b'{"request_id": "req_' + b"b" * 32 + b'", "pad": "'
+        for _ in range(64):
+            yield b"x" * 1024
+        yield b'"}'
+
+    streamed = httpx.post(server.url + "/v1/feedback", content=chunks())
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        error = response.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["code"] == "request_too_large"
+    assert "req_" + "b" * 32 not in app.state.usage_log.feedbacks
+
+
+def test_feedback_takes_the_client_keys_like_the_api(upstream, artifact, tmp_path, monkeypatch):
+    monkeypatch.setenv("ROUTEYARD_TEST_CLIENT_KEYS", "sk-client-ops")
+    settings = gateway_settings(upstream.url, artifact, client_keys_env="ROUTEYARD_TEST_CLIENT_KEYS")
+    app, server = start_gateway(settings, tmp_path, monkeypatch)
+    body = {"request_id": "req_" + "d" * 32, "quality": 1.0}
+    try:
+        anonymous = httpx.post(server.url + "/v1/feedback", json=body)
+        wrong = httpx.post(server.url + "/v1/feedback", json=body, headers={"authorization": "Bearer sk-no"})
+        right = httpx.post(
+            server.url + "/v1/feedback", json=body, headers={"authorization": "Bearer sk-client-ops"}
+        )
+    finally:
+        server.__exit__(None, None, None)
+    for refused in (anonymous, wrong):
+        assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+    assert right.status_code == 202
+    assert dict(app.state.usage_log.feedbacks) == {"req_" + "d" * 32: 1.0}  # only the authorised one

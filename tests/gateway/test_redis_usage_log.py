@@ -1,8 +1,10 @@
 """The Redis usage log against a real redis-server: records and counters, outages, feedback to training."""
 
 import asyncio
+import hashlib
 import json
 import time
+from collections import Counter, defaultdict
 
 import httpx
 import openai
@@ -11,6 +13,9 @@ import pytest
 from benchmarks.redis_server import RedisServer
 from gateway.redis_usage_log import RedisUsageLog
 from gateway.usage import RouteRecord
+from predictor.artifact import load_artifact
+from predictor.embedder import embedding_text
+from predictor.hashing_embedder import HashingEmbedder
 from predictor.long_format import load_long_table
 from routeyard.cli import main
 from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
@@ -24,7 +29,7 @@ def redis_server(tmp_path):
 
 
 def gateway_on(redis_server, upstream, artifact, tmp_path, monkeypatch, **overrides):
-    settings = gateway_settings(upstream.url, artifact, redis_url=redis_server.url, **overrides)
+    settings = gateway_settings(upstream.url, artifact, **{"redis_url": redis_server.url, **overrides})
     return start_gateway(settings, tmp_path, monkeypatch)
 
 
@@ -35,26 +40,41 @@ def wait_until_written(log, timeout=30.0):
     assert log.buffered == 0, f"{log.buffered} records still buffered"
 
 
-async def burst(url, count, model="router-knn"):
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+async def burst(url, count, model="router-knn", keys=("unused",)):
+    """``count`` concurrent requests, the i-th sent with key ``keys[i % len(keys)]``: (key, reply) pairs."""
+    clients = [openai.AsyncOpenAI(base_url=url + "/v1", api_key=key, max_retries=0) for key in keys]
     replies = await asyncio.gather(
         *[
-            client.chat.completions.create(
+            clients[i % len(keys)].chat.completions.create(
                 model=model, messages=[{"role": "user", "content": (MATH + POEMS)[i % 80]}]
             )
             for i in range(count)
         ]
     )
-    await client.close()
-    return replies
+    for client in clients:
+        await client.close()
+    return [(keys[i % len(keys)], reply) for i, reply in enumerate(replies)]
+
+
+def key_id(key):
+    """The id the gateway logs for a client key (see gateway.app._authorize)."""
+    return "key_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def floats(mapping):
+    return {name: float(v) for name, v in mapping.items()}
 
 
 def test_records_and_counters_are_right_under_concurrent_load(
     redis_server, upstream, artifact, tmp_path, monkeypatch
 ):
-    app, server = gateway_on(redis_server, upstream, artifact, tmp_path, monkeypatch)
+    keys = ("sk-client-one", "sk-client-two", "sk-client-three")
+    monkeypatch.setenv("ROUTEYARD_TEST_CLIENT_KEYS", ",".join(keys))
+    app, server = gateway_on(
+        redis_server, upstream, artifact, tmp_path, monkeypatch, client_keys_env="ROUTEYARD_TEST_CLIENT_KEYS"
+    )
     try:
-        replies = asyncio.run(burst(server.url, 60))
+        sent = asyncio.run(burst(server.url, 60, keys=keys))
         wait_until_written(app.state.usage_log)
     finally:
         server.__exit__(None, None, None)
@@ -62,21 +82,35 @@ def test_records_and_counters_are_right_under_concurrent_load(
     entries = redis.xrange("routeyard:requests")
     assert len(entries) == 60
     by_id = {fields["request_id"]: fields for _, fields in entries}
-    for reply in replies:
+    spend: defaultdict[tuple[str, str], float] = defaultdict(float)
+    count: Counter[tuple[str, str]] = Counter()  # by (counter, name), from the replies
+    for key, reply in sent:
         routing = reply.model_extra["routing"]
         fields = by_id[routing["request_id"]]
         assert fields["backend"] == routing["backend"] and fields["router"] == "router-knn"
+        assert fields["status"] == "200" and fields["client"] == key_id(key)
         assert float(fields["cost_usd"]) == pytest.approx(routing["cost_usd"])
-        assert json.loads(fields["attempts"])[0]["backend"] == routing["backend"]
+        assert int(fields["prompt_tokens"]) == reply.usage.prompt_tokens == 10
+        assert int(fields["completion_tokens"]) == reply.usage.completion_tokens > 0
+        assert 0 < float(fields["routing_seconds"]) < float(fields["total_seconds"]) < 30
+        assert float(fields["predicted_quality"]) == pytest.approx(routing["predicted_quality"])
+        [attempt] = json.loads(fields["attempts"])
+        assert attempt["backend"] == routing["backend"] and attempt["status"] == "ok"
+        assert 0 < attempt["latency_seconds"] <= float(fields["total_seconds"])
         assert "prompt_turns" not in fields and len(fields["prompt_sha256"]) == 64  # no text by default
-    spend = {k: float(v) for k, v in redis.hgetall("routeyard:spend_usd:backend").items()}
-    expected: dict[str, float] = {}
-    for reply in replies:
-        routing = reply.model_extra["routing"]
-        expected[routing["backend"]] = expected.get(routing["backend"], 0.0) + routing["cost_usd"]
-    assert spend == pytest.approx(expected)
+        day = time.strftime("%Y-%m-%d", time.gmtime(float(fields["time"])))
+        named = {"backend": routing["backend"], "router": "router-knn", "client": key_id(key), "day": day}
+        for counter, name in named.items():
+            spend[counter, name] += routing["cost_usd"]
+            count[counter, name] += 1
+    for counter in ("backend", "router", "client", "day"):
+        expected_spend = {name: v for (c, name), v in spend.items() if c == counter}
+        expected_count = {name: str(v) for (c, name), v in count.items() if c == counter}
+        assert floats(redis.hgetall(f"routeyard:spend_usd:{counter}")) == pytest.approx(expected_spend)
+        assert redis.hgetall(f"routeyard:requests:{counter}") == expected_count
     assert redis.hgetall("routeyard:requests:router") == {"router-knn": "60"}
-    assert sum(int(v) for v in redis.hgetall("routeyard:requests:day").values()) == 60
+    assert sorted(redis.hgetall("routeyard:requests:client").values()) == ["20", "20", "20"]
+    assert len(redis.hgetall("routeyard:requests:backend")) == 2  # math went cheap, poems dear
 
 
 def test_redis_going_down_mid_load_loses_no_request_and_no_record(
@@ -151,6 +185,15 @@ def test_feedback_round_trips_into_export_and_a_retrained_predictor(
     artifact_out = tmp_path / "retrained"
     args = ["train", "--data", str(exported), "--format", "long", "--embedder", "hashing"]
     assert main([*args, "--k", "3", "--train-fraction", "1.0", "--out", str(artifact_out)]) == 0
-    manifest = json.loads((artifact_out / "manifest.json").read_text())
-    assert sorted(manifest["models"]) == ["cheap", "dear"]
     assert "trained knn on 40 of 40 prompts" in capsys.readouterr().out
+    predictor, manifest = load_artifact(artifact_out, HashingEmbedder())  # what the gateway would load
+    assert sorted(manifest.models) == ["cheap", "dear"]
+    cheap, dear = manifest.models.index("cheap"), manifest.models.index("dear")
+    asked = [MATH[1], "Write a sonnet about the cat in the moonlight, with rhymes."]
+    predicted = predictor.predict(HashingEmbedder().embed([embedding_text((p,)) for p in asked]))
+    assert predicted.quality.shape == predicted.cost.shape == (2, 2)
+    # the cheap model was rated right on arithmetic and wrong on every cat sonnet it wrote (the
+    # predictor shrinks towards the mean, so the gap is what it learned, not 1 − 0)
+    assert predicted.quality[0, cheap] - predicted.quality[1, cheap] > 0.3
+    assert predicted.quality[1, dear] > predicted.quality[1, cheap]  # poems: the dear model is better
+    assert (predicted.cost >= 0).all() and predicted.cost[0, cheap] > 0

@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import time
+from typing import Any
 
 import httpx
 import openai
@@ -64,10 +65,10 @@ def test_requests_refused_before_routing_are_counted_as_errors(gateway):
 
 def test_a_willingness_to_pay_suffix_may_be_in_scientific_notation_but_not_negative(gateway):
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
-    poem = [{"role": "user", "content": "Write a sonnet about the sea in the moonlight, with rhymes."}]
+    poem: Any = [{"role": "user", "content": "Write a sonnet about the sea in the moonlight, with rhymes."}]
     stingy = client.chat.completions.create(model="router-knn-1e-7", messages=poem)
-    assert stingy.model_extra["routing"]["willingness_to_pay"] == 1e-7
-    assert stingy.model_extra["routing"]["backend"] == "cheap"
+    routing = (stingy.model_extra or {})["routing"]
+    assert routing["willingness_to_pay"] == 1e-7 and routing["backend"] == "cheap"
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="router-knn--1", messages=poem)
     assert caught.value.code == "invalid_willingness_to_pay"
