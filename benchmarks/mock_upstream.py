@@ -2,22 +2,33 @@
 
 The upstream model id in a request chooses the behaviour:
 
-=============  ====================================================================================
-``echo``       answers ``echo: <last message>``, with usage (the default for any other id)
-``no-usage``   answers like ``echo`` but reports no usage
-``fail-500``   HTTP 500 every time
-``flaky-N``    HTTP 503 on the first N calls of that id, then like ``echo``
-``rate-limit`` HTTP 429 every time
-``bad-request`` HTTP 400 every time
-``hang``       waits 30 s before answering (longer than any test's timeout)
-``garbage``    HTTP 200 with a body that is not JSON
-``cut``        streams two chunks, then drops the connection without ``[DONE]``
-``says:TEXT``  answers ``TEXT`` (a fixed answer, for cascades and judges)
-``grader``     answers ``GRADE: 9`` when the last message contains ``[good]``, else ``GRADE: 2``
-=============  ====================================================================================
+================  =================================================================================
+``echo``          answers ``echo: <last message>``, with usage (the default for any other id)
+``no-usage``      answers like ``echo`` but reports no usage
+``fail-500``      HTTP 500 every time
+``flaky-N``       HTTP 503 on the first N calls of that id, then like ``echo``
+``rate-limit``    HTTP 429 every time
+``bad-request``   HTTP 400 every time
+``status-N``      HTTP N every time, with an OpenAI error body (``status-401``, ``status-404``, …)
+``hang``          waits 30 s before answering (longer than any test's timeout)
+``garbage``       HTTP 200 with a body that is not JSON
+``cut``           streams two chunks, then drops the connection without ``[DONE]``
+``says:TEXT``     answers ``TEXT`` (a fixed answer, for cascades and judges)
+``grader``        answers ``GRADE: 9`` when the last message contains ``[good]``, else ``GRADE: 2``
+``usage:JSON``    answers like ``echo`` with ``usage`` set to the JSON text as given (even ``Infinity``)
+``reply:JSON``    a whole call gets HTTP 200 with the JSON text as its body (a stream: like ``echo``)
+``chunk:JSON``    a stream whose first chunk is the JSON text as given, then like ``echo``
+``late-chunk:JSON``  a stream like ``echo`` with the JSON text as a chunk before the finishing one
+================  =================================================================================
+
+Like OpenAI, a request with ``stream_options`` that does not stream gets HTTP 400. Every answer says
+what the upstream received besides the messages: a whole completion in its field ``mock_received``, a
+stream in its first chunk's. With ``api_key``, the mock also checks the key like OpenAI: a request
+without ``Authorization: Bearer <api_key>`` gets HTTP 401 (and is still counted).
 
 ``GET /calls`` returns how many chat completions each model id received. :func:`create_upstream_app`
-builds the ASGI app; :class:`ServerThread` runs any ASGI app under uvicorn on 127.0.0.1 in a thread.
+builds the ASGI app; :class:`ServerThread` runs any ASGI app under uvicorn on 127.0.0.1 in a thread;
+:class:`RawServer` is an upstream that answers bytes of the test's choosing, HTTP or not.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import asyncio
 import collections
 import json
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -38,20 +50,27 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 
-def create_upstream_app() -> Starlette:
-    """The mock upstream (see the module docstring)."""
+def create_upstream_app(api_key: str | None = None) -> Starlette:
+    """The mock upstream (see the module docstring); with ``api_key``, requests must carry that key."""
     calls: collections.Counter[str] = collections.Counter()
 
     async def chat(request: Request) -> Response:
         body = await request.json()
         model = str(body.get("model", "echo"))
         calls[model] += 1
+        if api_key is not None and request.headers.get("authorization") != f"Bearer {api_key}":
+            return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+        if body.get("stream_options") is not None and not body.get("stream"):
+            message = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            return _error(400, message, param="stream_options")
         if model == "fail-500":
             return JSONResponse({"error": {"message": "boom"}}, status_code=500)
         if model == "rate-limit":
             return JSONResponse({"error": {"message": "slow down"}}, status_code=429)
         if model == "bad-request":
             return JSONResponse({"error": {"message": "bad"}}, status_code=400)
+        if model.startswith("status-"):
+            return _error(int(model.removeprefix("status-")), "as configured")
         if model.startswith("flaky-") and calls[model] <= int(model.removeprefix("flaky-")):
             return JSONResponse({"error": {"message": "warming up"}}, status_code=503)
         if model == "hang":
@@ -61,7 +80,13 @@ def create_upstream_app() -> Starlette:
         answer = _answer(model, _last_text(body))
         if body.get("stream"):
             return StreamingResponse(_chunks(model, answer, body), media_type="text/event-stream")
-        payload = _completion(model, answer)
+        if model.startswith("reply:"):
+            return Response(model.removeprefix("reply:"), media_type="application/json")
+        payload = {**_completion(model, answer), "mock_received": _received(body)}
+        if model.startswith("usage:"):
+            return Response(
+                _with_raw_usage(payload, model.removeprefix("usage:")), media_type="application/json"
+            )
         if model != "no-usage":
             payload["usage"] = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
         return JSONResponse(payload)
@@ -70,6 +95,21 @@ def create_upstream_app() -> Starlette:
         return JSONResponse(dict(calls))
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/calls", count)])
+
+
+def _error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def _received(body: dict[str, Any]) -> dict[str, Any]:
+    """What the mock received besides the messages (which it never echoes whole)."""
+    return {key: value for key, value in body.items() if key != "messages"}
+
+
+def _with_raw_usage(payload: dict[str, Any], raw_usage: str) -> str:
+    """``payload`` as JSON text with ``"usage": raw_usage`` spliced in as given (maybe not even JSON)."""
+    return json.dumps(payload)[:-1] + ', "usage": ' + raw_usage + "}"
 
 
 def _answer(model: str, last_text: str) -> str:
@@ -105,17 +145,24 @@ async def _chunks(model: str, answer: str, body: dict[str, Any]) -> AsyncIterato
         "created": int(time.time()),
         "model": model,
     }
+    if model.startswith("chunk:"):
+        yield f"data: {model.removeprefix('chunk:')}\n\n"
     words = answer.split(" ")
     for i, word in enumerate(words):
         delta = {"content": word if i == 0 else " " + word}
         choice = {"index": 0, "delta": delta, "finish_reason": None}
-        yield f"data: {json.dumps({**base, 'choices': [choice]})}\n\n"
+        received = {"mock_received": _received(body)} if i == 0 else {}
+        yield f"data: {json.dumps({**base, 'choices': [choice], **received})}\n\n"
         if model == "cut" and i == 1:
             raise ConnectionResetError("mock upstream cut the stream")
+    if model.startswith("late-chunk:"):
+        yield f"data: {model.removeprefix('late-chunk:')}\n\n"
     yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n"
-    if (body.get("stream_options") or {}).get("include_usage") and model != "no-usage":
+    options = body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") and model != "no-usage":
         usage = {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)}
-        yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
+        raw_usage = model.removeprefix("usage:") if model.startswith("usage:") else json.dumps(usage)
+        yield f"data: {_with_raw_usage({**base, 'choices': []}, raw_usage)}\n\n"
     yield "data: [DONE]\n\n"
 
 
@@ -152,3 +199,67 @@ class ServerThread:
     def __exit__(self, *exc_info: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10.0)
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that reads each HTTP request and answers with ``parts``, bytes of the
+    test's choosing (``pause`` seconds apart), then closes the connection; a context manager like
+    :class:`ServerThread`. ``RawServer(b"\\x00junk")`` is an upstream that does not speak HTTP."""
+
+    def __init__(self, *parts: bytes, pause: float = 0.2) -> None:
+        self._parts, self._pause = parts, pause
+        self.connections = 0  # how many requests it answered
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[socketserver.BaseRequestHandler]:
+        raw = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                connection: socket.socket = self.request
+                connection.settimeout(5.0)
+                try:
+                    _read_request(connection)
+                    raw.connections += 1
+                    for i, part in enumerate(raw._parts):
+                        if i:
+                            time.sleep(raw._pause)
+                        connection.sendall(part)
+                    connection.shutdown(socket.SHUT_WR)
+                except OSError:  # the client gave up first
+                    pass
+
+        return Handler
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _read_request(connection: socket.socket) -> None:
+    """Read one HTTP request with a ``content-length`` body (so that closing sends FIN, not RST)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        received = connection.recv(65536)
+        if not received:
+            return
+        data += received
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        received = connection.recv(65536)
+        if not received:
+            return
+        body += received

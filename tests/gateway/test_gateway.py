@@ -118,11 +118,115 @@ def test_the_async_client_streams_and_completes_concurrently(gateway):
     assert "".join(p.choices[0].delta.content or "" for p in parts if p.choices) == "echo: " + MATH[2]
 
 
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Look a word up.",
+            "parameters": {
+                "type": "object",
+                "properties": {"word": {"type": "string"}},
+                "required": ["word"],
+            },
+        },
+    }
+]
+RESPONSE_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "answer", "schema": {"type": "object", "properties": {"a": {"type": "integer"}}}},
+}
+
+
 def test_unknown_fields_pass_through_to_the_upstream(gateway):
     reply, _ = ask(
-        gateway, "cheap", "with tools", tools=[{"type": "function", "function": {"name": "f"}}], seed=3
+        gateway,
+        "router-fixed",
+        "with tools",
+        tools=TOOLS,
+        response_format=RESPONSE_FORMAT,
+        seed=3,
+        extra_body={"routing": {"exclude": ["dear"]}, "vendor_option": {"x": [1, None]}},
     )
     assert reply.choices[0].message.content == "echo: with tools"
+    received = reply.model_extra["mock_received"]  # what the upstream got, besides the messages
+    assert received["tools"] == TOOLS
+    assert received["response_format"] == RESPONSE_FORMAT
+    assert received["seed"] == 3
+    assert received["vendor_option"] == {"x": [1, None]}
+    assert received["model"] == "echo" and "routing" not in received
+
+
+def test_unknown_fields_pass_through_to_a_streaming_upstream(gateway):
+    chunks = list(
+        client(gateway).chat.completions.create(
+            model="cheap",
+            messages=[{"role": "user", "content": "with tools"}],
+            tools=TOOLS,
+            response_format=RESPONSE_FORMAT,
+            seed=5,
+            stream=True,
+        )
+    )
+    received = chunks[0].model_extra["mock_received"]
+    assert (received["tools"], received["response_format"], received["seed"]) == (TOOLS, RESPONSE_FORMAT, 5)
+
+
+def test_a_whole_call_never_sends_stream_options_upstream(gateway):
+    reply, _ = ask(gateway, "cheap", "no stream", extra_body={"stream_options": {"include_usage": True}})
+    assert reply.choices[0].message.content == "echo: no stream"  # the mock, like OpenAI, answers 400 to it
+    assert "stream_options" not in reply.model_extra["mock_received"]
+
+
+@pytest.mark.parametrize("stream_options", [None, "yes", 7, {}, {"include_usage": False}])
+def test_stream_options_that_are_null_or_not_an_object_count_as_absent(gateway, stream_options):
+    chunks = list(
+        client(gateway).chat.completions.create(
+            model="cheap",
+            messages=[{"role": "user", "content": "odd options"}],
+            stream=True,
+            extra_body={"stream_options": stream_options},
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo: odd options"
+    assert chunks[0].model_extra["mock_received"]["stream_options"] == {"include_usage": True}
+    assert all(c.choices for c in chunks)
+
+
+@pytest.mark.parametrize("model", ["cheap", "router-knn", "quiet"])
+def test_without_include_usage_every_streamed_chunk_has_a_choice(gateway, model):
+    chunks = list(
+        client(gateway).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": MATH[4]}], stream=True
+        )
+    )
+    assert len(chunks) > 2
+    for chunk in chunks:
+        assert chunk.choices[0].delta is not None  # the common client loop never meets choices == []
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo: " + MATH[4]
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert last.usage is not None and last.usage.completion_tokens > 0
+    assert last.model_extra["routing"]["backend"] in {"cheap", "quiet"}
+    assert all("routing" not in c.model_extra for c in chunks[:-1])
+
+
+@pytest.mark.parametrize(("model", "prompt_tokens"), [("cheap", 10), ("quiet", None)])
+def test_with_include_usage_the_last_chunk_has_openais_shape(gateway, model, prompt_tokens):
+    chunks = list(
+        client(gateway).chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "count me"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    *answer, last = chunks
+    assert all(c.choices for c in answer) and answer[-1].choices[0].finish_reason == "stop"
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.prompt_tokens == prompt_tokens if prompt_tokens else last.usage.prompt_tokens > 0
+    assert last.usage.model_extra["estimated"] is (prompt_tokens is None)
+    assert last.model_extra["routing"]["backend"] == model
 
 
 def test_models_lists_backends_routers_and_auto(gateway):
@@ -230,7 +334,7 @@ def test_a_stream_cut_midway_ends_with_an_error_chunk(gateway):
         model="cutter", messages=[{"role": "user", "content": "one two three four five"}], stream=True
     )
     received = []
-    with pytest.raises(openai.APIError, match="cut the stream"):
+    with pytest.raises(openai.APIError, match="cutter cut its answer"):
         for chunk in stream:
             received.append(chunk.choices[0].delta.content)
     assert "".join(received).startswith("echo:")
