@@ -9,11 +9,11 @@ while ``gateway.policy.cascade.should_escalate`` says so — the answer was reje
 threshold) and the next call's predicted cost fits what is left of the budget. That is the rule the
 replay harness scores. A backend that fails moves the walk on to the next candidate (a failed call
 costs nothing and is never the kept answer; until one answers, the budget does not stop the walk). A
-backend that *rejects the request* (an upstream 4xx) ends the walk: the request is at fault, not the
-backend; an answer received before is still kept (:attr:`CascadeWalk.rejection` is the 4xx otherwise).
-The answer kept is the last one received; the cost is the sum of every call, the judge's gradings
-included (an LLM judge pays for each). A step's ``seconds`` is the backend call alone, ``judge_seconds``
-the judging.
+backend that *rejects the request* (an upstream 4xx but 401/403/404/408/429) ends the walk: the request
+is at fault, not the backend; an answer received before is still kept (:attr:`CascadeWalk.rejection`
+is the 4xx otherwise). The answer kept is the last one received; the cost is the sum of every call,
+the judge's gradings included (an LLM judge pays for each). A step's ``seconds`` is the backend call
+alone, ``judge_seconds`` the judging.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 ``model`` is a backend name (sent there, no routing), a router name, a router name with a
 willingness-to-pay suffix (``router-knn-0.001``), or ``auto`` for the default router. Cascade routers
-are served by ``gateway.cascade_completion``; for the others, before the first
-byte reaches the client, a failing backend is replaced by the next in the router's ranking; a request the
-upstream rejects (4xx) is not retried elsewhere. Every reply carries the ``routing`` object (in the last
-chunk when streamed) and the ``x-routeyard-*`` headers.
+are served by ``gateway.cascade_completion``; for the others, before the first byte reaches the
+client, a failing backend is replaced by the next in the router's ranking; a request the upstream
+rejects (a 4xx but 401/403/404/408/429, which are the backend's failure) is not retried elsewhere.
+Every reply carries the ``routing`` object (in the last chunk when streamed) and the ``x-routeyard-*``
+headers.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Every failure a client can see is one of these, rendered in one place (``gateway
     ├── NotReadyError                 503 service_unavailable     (the router's predictor is still loading)
     └── UpstreamError                 502 upstream_error          (refused, 5xx, garbage, cut stream)
         ├── UpstreamTimeoutError      504 upstream_timeout
-        ├── UpstreamRejectedError     the upstream's own 4xx status (its request was bad: not retried)
+        ├── UpstreamRejectedError     the upstream's 4xx but 401/403/404/408/429 (the request's fault)
         └── BackendUnavailableError   503 service_unavailable     (every candidate failed or is cooling down)
 
 Messages never contain prompt text or upstream keys: they name backends, fields and statuses only.
@@ -85,7 +85,8 @@ class UpstreamTimeoutError(UpstreamError):
 
 
 class UpstreamRejectedError(UpstreamError):
-    """The upstream answered 4xx (other than 429): the request itself is bad, so no retry or fallback."""
+    """The upstream answered a 4xx other than 401, 403, 404, 408 and 429: the request itself is bad, so
+    no retry or fallback (401/403/404 are the gateway's own misconfiguration: a 502 that falls back)."""
 
     type = "invalid_request_error"
     default_code = "upstream_rejected"
