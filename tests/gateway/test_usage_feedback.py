@@ -2,16 +2,15 @@
 requests: the last feedback given for a request wins; an older version's feedback hash is read too."""
 
 import asyncio
-import time
 
 import pytest
 import redis
 
 from benchmarks.redis_server import RedisServer
 from gateway.redis_usage_log import RedisUsageLog
-from gateway.usage import Attempt, RouteRecord
 from gateway.usage_export import feedback_table
 from tests.gateway.test_usage_exactly_once import until_written
+from tests.gateway.usage_records import answered, request_id
 
 
 @pytest.fixture
@@ -19,24 +18,6 @@ def redis_server(tmp_path):
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
-
-
-def request_id(i):
-    return f"req_{i:032x}"
-
-
-def answered(i):
-    return RouteRecord(
-        request_id(i),
-        time.time(),
-        "router-knn",
-        "cheap",
-        200,
-        "b" * 64,
-        cost_usd=0.002,
-        attempts=(Attempt("cheap", "ok", 0.002, 0.01),),
-        prompt_turns=(f"prompt number {i}",),
-    )
 
 
 def test_feedback_is_capped_like_the_request_stream(redis_server):

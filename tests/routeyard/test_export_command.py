@@ -2,16 +2,15 @@
 wrong in one line without ever printing the Redis password."""
 
 import asyncio
-import time
 
 import pytest
 
 from benchmarks.mock_upstream import free_port
 from benchmarks.redis_server import RedisServer
 from gateway.redis_usage_log import RedisUsageLog, stream_fields
-from gateway.usage import Attempt, RouteRecord
 from predictor.long_format import load_long_table
 from routeyard.cli import main
+from tests.gateway.usage_records import answered, request_id
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -21,24 +20,6 @@ def redis_server(tmp_path):
     server = RedisServer(tmp_path / "redis", password=PASSWORD).start()
     yield server
     server.stop()
-
-
-def request_id(i):
-    return f"req_{i:032x}"
-
-
-def answered(i, cost=0.002):
-    return RouteRecord(
-        request_id(i),
-        time.time(),
-        "router-knn",
-        "cheap",
-        200,
-        "b" * 64,
-        cost_usd=cost,
-        attempts=(Attempt("cheap", "ok", cost, 0.01),),
-        prompt_turns=(f"What is {i} plus {i}?",),
-    )
 
 
 def log_rated(url, count):
