@@ -39,7 +39,6 @@ from gateway.errors import (
     GatewayError,
     InvalidRequestError,
     NotReadyError,
-    RequestTooLargeError,
 )
 from gateway.metrics import GatewayMetrics
 from gateway.operations import add_operations_routes, watch_state
@@ -48,7 +47,7 @@ from gateway.recent_requests import RecentRequests
 from gateway.redis_usage_log import RedisUsageLog
 from gateway.settings import GatewaySettings
 from gateway.usage import FanOutUsageLog, InMemoryUsageLog, UsageLog
-from gateway.wire import ChatCompletionRequest
+from gateway.wire import ChatCompletionRequest, read_body
 from predictor.embedder import Embedder
 from predictor.embedder_choice import make_embedder
 
@@ -103,7 +102,7 @@ def create_app(
         outcome = Outcome(f"req_{uuid.uuid4().hex}", time.perf_counter(), keep_prompt=settings.store_prompts)
         try:
             outcome.client = _authorize(request, keys)
-            parsed = _parse(await _read_body(request, settings.max_body_bytes))
+            parsed = _parse(await read_body(request, settings.max_body_bytes))
             return await serve_completion(parsed, routes, recorder, outcome)
         except (InvalidRequestError, AuthenticationError, NotReadyError) as exc:
             log_refusal(refusals, outcome, exc.status)  # upstream failures were logged with their attempts
@@ -172,18 +171,6 @@ def _authorize(request: Request, keys: frozenset[str]) -> str | None:
     if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
         raise AuthenticationError("missing or invalid API key: send `Authorization: Bearer <key>`")
     return "key_" + hashlib.sha256(token.encode()).hexdigest()[:12]
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLargeError(f"request body over the limit of {limit} bytes")
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise RequestTooLargeError(f"request body over the limit of {limit} bytes")
-    return bytes(body)
 
 
 def _parse(raw: bytes) -> ChatCompletionRequest:

@@ -24,11 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.completions import Routes
-from gateway.errors import InvalidRequestError, RequestTooLargeError
+from gateway.errors import InvalidRequestError
 from gateway.metrics import GatewayMetrics
 from gateway.recent_requests import RecentRequests
 from gateway.redis_usage_log import RedisUsageLog
 from gateway.usage import UsageLog
+from gateway.wire import read_body
 
 MAX_FEEDBACK_BYTES = 4096  # a feedback is ~80 bytes of JSON
 
@@ -68,7 +69,7 @@ def add_operations_routes(
     async def feedback(request: Request) -> JSONResponse:
         authorize(request)
         try:
-            parsed = Feedback.model_validate_json(await _read_feedback(request))
+            parsed = Feedback.model_validate_json(await read_body(request, MAX_FEEDBACK_BYTES, "feedback"))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or None
@@ -77,21 +78,6 @@ def add_operations_routes(
         return JSONResponse(
             {"object": "feedback", "request_id": parsed.request_id, "status": "accepted"}, 202
         )
-
-
-async def _read_feedback(request: Request) -> bytes:
-    """The body, at most :data:`MAX_FEEDBACK_BYTES`; raises RequestTooLargeError (413) past that,
-    without reading the rest."""
-    too_large = RequestTooLargeError(f"feedback body over the limit of {MAX_FEEDBACK_BYTES} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FEEDBACK_BYTES:
-        raise too_large
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > MAX_FEEDBACK_BYTES:
-            raise too_large
-    return bytes(body)
 
 
 def watch_state(metrics: GatewayMetrics, routes: Routes, usage_log: UsageLog) -> None:

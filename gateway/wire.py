@@ -1,7 +1,8 @@
 """The request side of the wire: OpenAI chat-completion requests plus routeyard's ``routing`` options.
 
 Models follow OpenAI's field names and allow unknown fields (``tools``, ``response_format``, …), which
-pass through to the upstream untouched. Only what routing needs is validated here.
+pass through to the upstream untouched. Only what routing needs is validated here. :func:`read_body`
+reads any endpoint's body under a size limit.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+
+from gateway.errors import RequestTooLargeError
 
 
 class RoutingOptions(BaseModel):
@@ -64,3 +68,18 @@ class ChatCompletionRequest(BaseModel):
         body = self.model_dump(exclude={"routing"}, exclude_unset=True, mode="json")
         body["model"] = upstream_model
         return body
+
+
+async def read_body(request: Request, limit: int, what: str = "request") -> bytes:
+    """The body of ``request``, at most ``limit`` bytes; raises RequestTooLargeError (413) past that,
+    on the declared length or while streaming, without reading the rest."""
+    too_large = RequestTooLargeError(f"{what} body over the limit of {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
