@@ -1,7 +1,7 @@
 # Everything a fresh machine needs is installed here, into ./.venv.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SAMPLE := benchmarks/data/routerbench_0shot_subset.csv.gz
+SAMPLE := routeyard/demo/data/routerbench_0shot_subset.csv.gz
 
 .PHONY: install test lint test-programs serve demo bench bench-gateway clean
 

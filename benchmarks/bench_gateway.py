@@ -32,9 +32,9 @@ import yaml
 from benchmarks import litellm_proxy
 from benchmarks.bench_predict import short_prompts
 from benchmarks.machine import describe_machine
-from benchmarks.mock_upstream import free_port
 from benchmarks.wrk_load import LoadResult, run_load
-from predictor.routerbench_format import load_routerbench_table
+from routeyard.predictor.routerbench_format import load_routerbench_table
+from routeyard.testing.mock_upstream import free_port
 
 SAMPLE = Path(__file__).parent / "data" / "routerbench_0shot_subset.csv.gz"
 PASSTHROUGH_MODEL = "gpt-4-1106-preview"
@@ -66,10 +66,10 @@ def _answers(url: str) -> bool:
 
 def gateway_config(directory: Path, upstream: str, cache_dir: Path) -> Path:
     """routeyard.yaml: the 11 RouterBench models as backends on the mock, and a KNN router over them."""
-    from predictor.artifact import save_artifact
-    from predictor.embedder_choice import make_embedder
-    from predictor.knn import TUNED_PARAMETERS
-    from predictor.training import train_predictor
+    from routeyard.predictor.artifact import save_artifact
+    from routeyard.predictor.embedder_choice import make_embedder
+    from routeyard.predictor.kinds.knn import TUNED_PARAMETERS
+    from routeyard.predictor.training import train_predictor
 
     table = load_routerbench_table(SAMPLE, with_responses=False)
     trained = train_predictor(table, make_embedder("minilm-onnx", cache_dir), "knn", **TUNED_PARAMETERS)
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     upstream, gateway, peer = (f"http://127.0.0.1:{free_port()}" for _ in range(3))
     results: dict[str, dict[int, LoadResult]] = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as servers:
-        mock = [str(bin_dir / "uvicorn"), "benchmarks.mock_upstream:create_upstream_app", "--factory"]
+        mock = [str(bin_dir / "uvicorn"), "routeyard.testing.mock_upstream:create_upstream_app", "--factory"]
         mock += ["--port", _port(upstream), "--log-level", "warning"]
         servers.enter_context(running(mock, env, upstream, "/calls"))
         results["mock directly"] = measure("mock directly", upstream, "echo", args.seconds)

@@ -24,13 +24,14 @@ import torch
 
 from benchmarks.machine import describe_machine
 from benchmarks.synthetic import FULL_SIZE, generate_synthetic_table
-from predictor.embedder import Embedder, Vectors, normalise_rows
-from predictor.knn import TUNED_PARAMETERS, KnnPredictor
-from predictor.mlp import MlpPredictor
-from predictor.onnx_embedder import OnnxEmbedder
-from predictor.outcome_table import OutcomeTable
-from predictor.sentence_embedder import SentenceTransformerEmbedder
-from predictor.training import embed_prompts
+from routeyard.arrays import Vectors
+from routeyard.predictor.embedder import Embedder, normalise_rows
+from routeyard.predictor.kinds.knn import TUNED_PARAMETERS, KnnPredictor
+from routeyard.predictor.kinds.mlp import MlpPredictor
+from routeyard.predictor.onnx_embedder import OnnxEmbedder
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.sentence_embedder import SentenceTransformerEmbedder
+from routeyard.predictor.training import embed_prompts
 
 SUBJECTS = (
     "the French revolution",

@@ -22,12 +22,12 @@ from typing import TypeVar
 import numpy as np
 
 from benchmarks.machine import describe_machine
-from benchmarks.replay import Predictions, ReplayReport, ReplaySettings, replay
-from benchmarks.report.files import write_json, write_markdown
-from benchmarks.report.plot import write_curves_png
 from benchmarks.synthetic import generate_synthetic_table
-from predictor.outcome_table import OutcomeTable
-from predictor.routerbench_format import load_routerbench_table, write_routerbench_table
+from routeyard.evaluation.replay import Predictions, ReplayReport, ReplaySettings, replay
+from routeyard.evaluation.report.files import write_json, write_markdown
+from routeyard.evaluation.report.plot import write_curves_png
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.routerbench_format import load_routerbench_table, write_routerbench_table
 
 T = TypeVar("T")
 ROUTERS = ("oracle", "zero", "random", "predictions", "cascade")

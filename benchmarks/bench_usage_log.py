@@ -26,9 +26,9 @@ import yaml
 
 from benchmarks.bench_gateway import PASSTHROUGH_MODEL, measure, running
 from benchmarks.machine import describe_machine
-from benchmarks.mock_upstream import free_port
-from benchmarks.redis_server import RedisServer
 from benchmarks.wrk_load import LoadResult
+from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.redis_server import RedisServer
 
 
 def passthrough_config(directory: Path, upstream: str, redis_url: str | None) -> Path:
@@ -75,7 +75,7 @@ def _alternate(
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
     upstream = f"http://127.0.0.1:{free_port()}"
-    mock = [str(bin_dir / "uvicorn"), "benchmarks.mock_upstream:create_upstream_app", "--factory"]
+    mock = [str(bin_dir / "uvicorn"), "routeyard.testing.mock_upstream:create_upstream_app", "--factory"]
     mock += ["--port", upstream.rsplit(":", 1)[1], "--log-level", "warning"]
     results: dict[str, list[dict[int, LoadResult]]] = {"in memory": [], "in Redis": []}
     with running(mock, env, upstream, "/calls"):

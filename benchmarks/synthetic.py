@@ -32,7 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from predictor.outcome_table import FloatArray, IndexArray, ObjectArray, OutcomeTable
+from routeyard.arrays import FloatArray, IndexArray, ObjectArray
+from routeyard.predictor.outcome_table import OutcomeTable
 
 FULL_SIZE = 36_497
 
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--responses", action="store_true", help="include short synthetic responses")
     args = parser.parse_args(argv)
     # Imported here, not at the top, so that generating tables never depends on the file formats.
-    from predictor.routerbench_format import write_routerbench_table
+    from routeyard.predictor.routerbench_format import write_routerbench_table
 
     table = generate_synthetic_table(seed=args.seed, n_prompts=args.n, with_responses=args.responses)
     write_routerbench_table(table, args.out)

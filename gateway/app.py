@@ -3,7 +3,7 @@
 ``create_app(settings)`` builds everything (nothing happens at import). Endpoints:
 ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz`` (the process serves),
 ``GET /readyz`` (every router's predictor is loaded); the operators' endpoints (``/metrics``,
-``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in ``gateway.operations``. Routers load in the
+``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in ``routeyard.gateway.operations``. Routers load in the
 background after start-up; until then requests naming a backend are served and requests naming a
 router get 503 ``not_ready``.
 """
@@ -30,26 +30,26 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.assembly import build_backends, load_routers
-from gateway.backends.http_backend import pooled_client
-from gateway.completions import AUTO_MODEL, Routes, serve_completion
-from gateway.embedding_batcher import EmbeddingBatcher
-from gateway.errors import (
+from routeyard.gateway.assembly import build_backends, load_routers
+from routeyard.gateway.backends.kinds.openai import pooled_client
+from routeyard.gateway.completions import AUTO_MODEL, Routes, serve_completion
+from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.errors import (
     AuthenticationError,
     GatewayError,
     InvalidRequestError,
     NotReadyError,
 )
-from gateway.metrics import GatewayMetrics
-from gateway.operations import add_operations_routes, watch_state
-from gateway.outcome import Outcome, log_refusal
-from gateway.recent_requests import RecentRequests
-from gateway.redis_usage_log import RedisUsageLog
-from gateway.settings import GatewaySettings
-from gateway.usage import FanOutUsageLog, InMemoryUsageLog, UsageLog
-from gateway.wire import ChatCompletionRequest, read_body
-from predictor.embedder import Embedder
-from predictor.embedder_choice import make_embedder
+from routeyard.gateway.metrics import GatewayMetrics
+from routeyard.gateway.operations import add_operations_routes, watch_state
+from routeyard.gateway.outcome import Outcome, log_refusal
+from routeyard.gateway.recent_requests import RecentRequests
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.settings import GatewaySettings
+from routeyard.gateway.usage import FanOutUsageLog, InMemoryUsageLog, UsageLog
+from routeyard.gateway.wire import ChatCompletionRequest, read_body
+from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.embedder_choice import make_embedder
 
 logger = logging.getLogger("routeyard.gateway")
 

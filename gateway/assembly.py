@@ -13,23 +13,23 @@ from pathlib import Path
 
 import httpx
 
-from gateway.backends.backend import Backend, Price
-from gateway.backends.chat_completer import BackendCompleter
-from gateway.backends.circuit_breaker import CircuitBreaker
-from gateway.backends.http_backend import HttpBackend
-from gateway.backends.replay_backend import ReplayBackend
-from gateway.cascade_router import CascadeRouter
-from gateway.embedding_batcher import EmbeddingBatcher
-from gateway.routers import FixedRouter, PredictiveRouter, Router
-from gateway.settings import BackendConfig, ConfigError, GatewaySettings, JudgeConfig, RouterConfig
-from judges.heuristics import HeuristicJudge, WithHeuristics
-from judges.judge import Judge
-from judges.learned_judge import LearnedJudge
-from judges.llm_judge import LlmJudge
-from predictor.artifact import load_artifact
-from predictor.embedder import Embedder
-from predictor.outcome_table import OutcomeTable
-from predictor.routerbench_format import load_routerbench_table
+from routeyard.gateway.backends.backend import Backend, Price
+from routeyard.gateway.backends.chat_completer import BackendCompleter
+from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
+from routeyard.gateway.backends.kinds.openai import HttpBackend
+from routeyard.gateway.backends.kinds.replay import ReplayBackend
+from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.router import FixedRouter, PredictiveRouter, Router
+from routeyard.gateway.routers.cascade import CascadeRouter
+from routeyard.gateway.settings import BackendConfig, ConfigError, GatewaySettings, JudgeConfig, RouterConfig
+from routeyard.judges.judge import Judge
+from routeyard.judges.kinds.heuristics import HeuristicJudge, WithHeuristics
+from routeyard.judges.kinds.learned import LearnedJudge
+from routeyard.judges.kinds.llm import LlmJudge
+from routeyard.predictor.artifact import load_artifact
+from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.routerbench_format import load_routerbench_table
 
 
 def build_backends(settings: GatewaySettings, client: httpx.AsyncClient) -> dict[str, Backend]:

@@ -16,14 +16,14 @@ from typing import Any
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.responses import Response
 
-from gateway.backends.backend import Backend, Reply
-from gateway.cascade_router import CascadeRouter, CascadeWalk
-from gateway.explanation import SSE_DONE, routing_headers, routing_object, sse
-from gateway.outcome import Outcome, log_outcome
-from gateway.routers import Decision
-from gateway.usage import Attempt, UsageLog
-from gateway.wire import ChatCompletionRequest, RoutingOptions
-from predictor.embedder import embedding_text
+from routeyard.gateway.backends.backend import Backend, Reply
+from routeyard.gateway.explanation import SSE_DONE, routing_headers, routing_object, sse
+from routeyard.gateway.outcome import Outcome, log_outcome
+from routeyard.gateway.router import Decision
+from routeyard.gateway.routers.cascade import CascadeRouter, CascadeWalk
+from routeyard.gateway.usage import Attempt, UsageLog
+from routeyard.gateway.wire import ChatCompletionRequest, RoutingOptions
+from routeyard.predictor.embedder import embedding_text
 
 
 async def serve_cascade(

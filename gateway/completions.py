@@ -2,7 +2,7 @@
 
 ``model`` is a backend name (sent there, no routing), a router name, a router name with a
 willingness-to-pay suffix (``router-knn-0.001``), or ``auto`` for the default router. Cascade routers
-are served by ``gateway.cascade_completion``; for the others, before the first byte reaches the
+are served by ``routeyard.gateway.cascade_completion``; for the others, before the first byte reaches the
 client, a failing backend is replaced by the next in the router's ranking; a request the upstream
 rejects (a 4xx but 401/403/404/408/429, which are the backend's failure) is not retried elsewhere.
 Every reply carries the ``routing`` object (in the last chunk when streamed) and the ``x-routeyard-*``
@@ -22,10 +22,9 @@ from typing import Any
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.responses import Response
 
-from gateway.backends.backend import Backend, Usage
-from gateway.cascade_completion import serve_cascade
-from gateway.cascade_router import CascadeRouter
-from gateway.errors import (
+from routeyard.gateway.backends.backend import Backend, Usage
+from routeyard.gateway.cascade_completion import serve_cascade
+from routeyard.gateway.errors import (
     GatewayError,
     InvalidRequestError,
     ModelNotFoundError,
@@ -33,11 +32,12 @@ from gateway.errors import (
     UpstreamError,
     UpstreamRejectedError,
 )
-from gateway.explanation import SSE_DONE, routing_headers, routing_object, sse
-from gateway.outcome import Outcome, log_outcome
-from gateway.routers import Decision, Router
-from gateway.usage import Attempt, UsageLog
-from gateway.wire import ChatCompletionRequest, RoutingOptions
+from routeyard.gateway.explanation import SSE_DONE, routing_headers, routing_object, sse
+from routeyard.gateway.outcome import Outcome, log_outcome
+from routeyard.gateway.router import Decision, Router
+from routeyard.gateway.routers.cascade import CascadeRouter
+from routeyard.gateway.usage import Attempt, UsageLog
+from routeyard.gateway.wire import ChatCompletionRequest, RoutingOptions
 
 logger = logging.getLogger("routeyard.gateway")
 AUTO_MODEL = "auto"

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from predictor.embedder import Embedder, Vectors
+from routeyard.arrays import Vectors
+from routeyard.predictor.embedder import Embedder
 
 
 @dataclass

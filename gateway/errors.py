@@ -1,6 +1,6 @@
 """The gateway's exceptions, and how each becomes an OpenAI-shaped error response.
 
-Every failure a client can see is one of these, rendered in one place (``gateway.app``) as
+Every failure a client can see is one of these, rendered in one place (``routeyard.gateway.app``) as
 ``{"error": {"message", "type", "param", "code"}}`` with the exception's HTTP status::
 
     GatewayError                      500 server_error

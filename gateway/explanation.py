@@ -11,9 +11,9 @@ import json
 import math
 from typing import Any
 
-from gateway.backends.backend import Usage
-from gateway.outcome import Outcome
-from gateway.routers import Decision
+from routeyard.gateway.backends.backend import Usage
+from routeyard.gateway.outcome import Outcome
+from routeyard.gateway.router import Decision
 
 
 def routing_object(

@@ -2,7 +2,7 @@
 
 :meth:`GatewayMetrics.record` turns each request's :class:`gateway.usage.RouteRecord` into counters and
 histograms; the state read at scrape time (circuit breakers, the usage log's buffer) is collected by
-``gateway.operations``.
+``routeyard.gateway.operations``.
 Names follow Prometheus conventions: ``routeyard_…_total`` counters, base units (``_seconds``, ``_usd``).
 Labels are backend, router, status and token-kind names only — never prompts or keys. A request refused
 before routing counts with router and backend ``none``.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gateway.usage import RouteRecord
+from routeyard.gateway.usage import RouteRecord
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _SCORE_BUCKETS = tuple(i / 10 for i in range(11))

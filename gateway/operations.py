@@ -23,13 +23,13 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from gateway.completions import Routes
-from gateway.errors import InvalidRequestError
-from gateway.metrics import GatewayMetrics
-from gateway.recent_requests import RecentRequests
-from gateway.redis_usage_log import RedisUsageLog
-from gateway.usage import UsageLog
-from gateway.wire import read_body
+from routeyard.gateway.completions import Routes
+from routeyard.gateway.errors import InvalidRequestError
+from routeyard.gateway.metrics import GatewayMetrics
+from routeyard.gateway.recent_requests import RecentRequests
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.usage import UsageLog
+from routeyard.gateway.wire import read_body
 
 MAX_FEEDBACK_BYTES = 4096  # a feedback is ~80 bytes of JSON
 
@@ -51,7 +51,7 @@ def add_operations_routes(
     authorize: Callable[[Request], Any],
 ) -> None:
     """Add the operators' endpoints to ``app`` (see the module docstring)."""
-    page = resources.files("gateway").joinpath("dashboard.html").read_text(encoding="utf-8")
+    page = resources.files("routeyard.gateway").joinpath("dashboard.html").read_text(encoding="utf-8")
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:

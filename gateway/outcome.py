@@ -13,12 +13,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from gateway.backends.backend import Usage
-from gateway.errors import BackendUnavailableError, UpstreamError
-from gateway.routers import Decision
-from gateway.usage import Attempt, RouteRecord, UsageLog
-from gateway.wire import ChatCompletionRequest
-from predictor.embedder import embedding_text
+from routeyard.gateway.backends.backend import Usage
+from routeyard.gateway.errors import BackendUnavailableError, UpstreamError
+from routeyard.gateway.router import Decision
+from routeyard.gateway.usage import Attempt, RouteRecord, UsageLog
+from routeyard.gateway.wire import ChatCompletionRequest
+from routeyard.predictor.embedder import embedding_text
 
 logger = logging.getLogger("routeyard.gateway")
 

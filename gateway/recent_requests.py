@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.usage import RouteRecord
+from routeyard.gateway.usage import RouteRecord
 
 
 class RecentRequests:

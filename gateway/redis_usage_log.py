@@ -11,7 +11,7 @@ What a batch writes:
   (attempts as JSON; the prompt text only when it was kept, see ``store_prompts``);
 - each feedback: ``XADD <prefix>:feedbacks MAXLEN ~ <max_stream_length>`` with ``request_id``,
   ``quality`` and ``time`` (a capped stream: feedback cannot grow without bound; the last one given for
-  a request wins, see ``gateway.usage_export``);
+  a request wins, see ``routeyard.gateway.usage_export``);
 - counters, one hash each, field = name, summed over the batch first:
   ``<prefix>:spend_usd:{backend,router,client,day}`` ($, float) and
   ``<prefix>:requests:{backend,router,client,day}`` (count). A request counts once for the backend
@@ -65,7 +65,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, ResponseError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.usage import RouteRecord
+from routeyard.gateway.usage import RouteRecord
 
 logger = logging.getLogger("routeyard.usage")
 _FIRST_BACKOFF_SECONDS = 0.05

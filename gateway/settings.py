@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from predictor.artifact import ArtifactError, read_manifest
+from routeyard.predictor.artifact import ArtifactError, read_manifest
 
 ROUTER_KINDS = ("knn", "mlp", "fixed", "cascade")
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from tokenizers import Tokenizer
 
-from predictor.embedding_model import DEFAULT_MODEL, locate_model
+from routeyard.predictor.embedding_model import DEFAULT_MODEL, locate_model
 
 _PER_MESSAGE_OVERHEAD = 4  # role and separators, as chat formats add them
 

@@ -1,7 +1,7 @@
 """The UsageLog seam: one :class:`RouteRecord` per request, recorded without ever blocking it.
 
 :class:`InMemoryUsageLog` keeps the most recent records in a bounded deque; it is the log when no Redis
-is configured. ``gateway.redis_usage_log`` writes them to Redis through a bounded buffer.
+is configured. ``routeyard.gateway.redis_usage_log`` writes them to Redis through a bounded buffer.
 """
 
 from __future__ import annotations

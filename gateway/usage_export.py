@@ -2,13 +2,13 @@
 
 :func:`feedback_table` reads the request stream (``<prefix>:requests``) and the feedback stream
 (``<prefix>:feedbacks``, capped like the requests; a ``<prefix>:feedback`` hash written by older
-versions is read too, the stream winning) that :mod:`gateway.redis_usage_log` writes, and keeps each
+versions is read too, the stream winning) that :mod:`routeyard.gateway.redis_usage_log` writes, and keeps each
 answered request (status 200) that has both a feedback (the last one given for it) and its prompt text
 (the gateway stores prompt text only with ``store_prompts: true``). Each becomes one prompt of an
 :class:`OutcomeTable`: sample_id = request id, dataset = its router (``direct`` when it named a
 backend), quality known only for the backend that answered, cost = what *that backend's* answer cost
 (the last ``ok`` attempt of it: a cascade's earlier calls were other models' costs, so the request's
-total would teach the predictor a wrong price). ``predictor.long_format.write_long_table`` writes it
+total would teach the predictor a wrong price). ``routeyard.predictor.long_format.write_long_table`` writes it
 for ``routeyard train --format long``.
 
 The log is taken as it is: a request id logged twice keeps its first record (the others are counted
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from predictor.outcome_table import OutcomeTable
+from routeyard.predictor.outcome_table import OutcomeTable
 
 _PAGE = 1000
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
-from gateway.errors import RequestTooLargeError
+from routeyard.gateway.errors import RequestTooLargeError
 
 
 class RoutingOptions(BaseModel):
@@ -60,7 +60,7 @@ class ChatCompletionRequest(BaseModel):
     routing: RoutingOptions | None = None
 
     def prompt_turns(self) -> tuple[str, ...]:
-        """The conversation as turns of text, the way prompts are embedded (predictor.embedder)."""
+        """The conversation as turns of text, the way prompts are embedded (routeyard.predictor.embedder)."""
         return tuple(message.text() for message in self.messages)
 
     def upstream_body(self, upstream_model: str) -> dict[str, Any]:

@@ -16,8 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
-from judges.judge_metrics import judge_error_rates
-from judges.learned_judge import (
+from routeyard.arrays import IndexArray
+from routeyard.judges.judge_metrics import judge_error_rates
+from routeyard.judges.kinds.learned import (
     FORMAT_VERSION,
     KIND,
     JudgeManifest,
@@ -25,10 +26,10 @@ from judges.learned_judge import (
     LogisticWeights,
     judge_features,
 )
-from predictor.embedder import Embedder, embedding_text
-from predictor.outcome_table import IndexArray, OutcomeTable
-from predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION, split_by_dataset
-from predictor.training import embed_prompts, train_rows
+from routeyard.predictor.embedder import Embedder, embedding_text
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION, split_by_dataset
+from routeyard.predictor.training import embed_prompts, train_rows
 
 GOOD_QUALITY = 0.5
 _CHUNK = 512
@@ -126,7 +127,7 @@ def held_out_metrics(
 ) -> dict[str, Any]:
     """The judge's error rates at threshold ½ on the test split's judged answers, as the manifest keeps
     them: ``{"test_split": rates of all answers pooled, "test_split_by_dataset": {dataset: rates}}``,
-    each rates a :class:`~judges.judge_metrics.JudgeErrorRates` as a dict."""
+    each rates a :class:`~routeyard.judges.judge_metrics.JudgeErrorRates` as a dict."""
     cells = judged_cells(table, held_out_rows(table, seed=seed, train_fraction=train_fraction))
     scores, good = score_cells(judge, table, cells)
     datasets = table.datasets[cells.rows]

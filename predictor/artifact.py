@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from predictor.directory_writes import replaced_directory
-from predictor.embedder import Embedder
-from predictor.knn import KnnPredictor
-from predictor.mlp import MlpPredictor
-from predictor.quality_predictor import QualityPredictor
+from routeyard.predictor.directory_writes import replaced_directory
+from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.kinds.knn import KnnPredictor
+from routeyard.predictor.kinds.mlp import MlpPredictor
+from routeyard.predictor.quality_predictor import QualityPredictor
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"

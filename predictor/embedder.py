@@ -20,7 +20,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-Vectors = NDArray[np.float32]
+from routeyard.arrays import Vectors
+
 TURN_SEPARATOR = "\n\n"
 
 

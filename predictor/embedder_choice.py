@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from predictor.embedder import Embedder
-from predictor.embedding_cache import CachedEmbedder
-from predictor.embedding_model import DEFAULT_MODEL
-from predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.embedding_cache import CachedEmbedder
+from routeyard.predictor.embedding_model import DEFAULT_MODEL
+from routeyard.predictor.hashing_embedder import HashingEmbedder
 
 EMBEDDERS = ("minilm", "minilm-onnx", "hashing")
 
@@ -22,11 +22,13 @@ def make_embedder(name: str, cache_dir: Path, *, cached: bool = True) -> Embedde
     """The embedder called ``name`` (see the module docstring); raises ``ValueError`` for another name."""
     embedder: Embedder
     if name == "minilm":
-        from predictor.sentence_embedder import SentenceTransformerEmbedder  # torch loads only when asked
+        from routeyard.predictor.sentence_embedder import (
+            SentenceTransformerEmbedder,  # torch loads only when asked
+        )
 
         embedder = SentenceTransformerEmbedder()
     elif name == "minilm-onnx":
-        from predictor.onnx_embedder import OnnxEmbedder
+        from routeyard.predictor.onnx_embedder import OnnxEmbedder
 
         embedder = OnnxEmbedder(cache_dir / "onnx" / DEFAULT_MODEL)
     elif name == "hashing":

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from predictor.embedder import Embedder, Vectors
+from routeyard.arrays import Vectors
+from routeyard.predictor.embedder import Embedder
 
 _CHUNK = 500  # keys per SELECT; SQLite allows at most 999 parameters on old builds
 

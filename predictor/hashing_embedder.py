@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from predictor.embedder import Vectors, normalise_rows
+from routeyard.arrays import Vectors
+from routeyard.predictor.embedder import normalise_rows
 
 _WORD = re.compile(r"\w+")
 

@@ -4,7 +4,7 @@ Columns: ``sample_id``, ``prompt``, ``model``, ``quality`` (in [0, 1], empty whe
 ($), and optionally ``response`` and ``dataset`` (or RouterBench's ``eval_name``, where every ``mmlu-*``
 is the dataset ``mmlu``; with neither, every prompt is in the dataset ``default``). The file may be
 ``.csv``, ``.csv.gz``, ``.jsonl`` or ``.parquet``; prompts and responses are turn lists, either real
-lists (JSON, parquet) or list literals (CSV), see :mod:`predictor.table_cells`.
+lists (JSON, parquet) or list literals (CSV), see :mod:`routeyard.predictor.table_cells`.
 
 Prompts and models keep the order of their first appearance. Repairs, each reported in
 :attr:`OutcomeTable.repairs`: a prompt × model pair with no row, or with no cost, is missing quality at
@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from predictor.outcome_table import FloatArray, IndexArray, ObjectArray, OutcomeTable, OutcomeTableError
-from predictor.table_cells import (
+from routeyard.arrays import FloatArray, IndexArray, ObjectArray
+from routeyard.predictor.outcome_table import OutcomeTable, OutcomeTableError
+from routeyard.predictor.table_cells import (
     check_costs,
     check_unit_interval,
     dataset_names,
@@ -31,7 +32,7 @@ from predictor.table_cells import (
     text_column,
     turns_column,
 )
-from predictor.table_files import read_frame, suffix_of, write_frame
+from routeyard.predictor.table_files import read_frame, suffix_of, write_frame
 
 SUFFIXES = (".csv", ".csv.gz", ".jsonl", ".parquet")
 DEFAULT_DATASET = "default"

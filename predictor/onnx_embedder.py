@@ -25,9 +25,10 @@ import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
-from predictor.directory_writes import replaced_directory
-from predictor.embedder import Vectors, normalise_rows
-from predictor.embedding_model import DEFAULT_MODEL, EmbeddingModel, locate_model
+from routeyard.arrays import Vectors
+from routeyard.predictor.directory_writes import replaced_directory
+from routeyard.predictor.embedder import normalise_rows
+from routeyard.predictor.embedding_model import DEFAULT_MODEL, EmbeddingModel, locate_model
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"

@@ -16,10 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
-IndexArray = NDArray[np.intp]
-ObjectArray = NDArray[np.object_]
+from routeyard.arrays import BoolArray, FloatArray, IndexArray, ObjectArray
 
 
 class OutcomeTableError(ValueError):

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from predictor.embedder import Vectors
+from routeyard.arrays import Vectors
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Columns (design.md §3): ``sample_id``, ``prompt``, ``eval_name``, and for every
 ``oracle_model_to_route_to``, which is ignored. The models are the columns ending in ``|model_response``
 in file order (or, in a file written without responses, those ending in ``|total_cost``). The file may
 be ``.pkl`` (RouterBench's own ``routerbench_0shot.pkl`` loads unchanged), ``.csv``, ``.csv.gz`` or
-``.parquet``; see :mod:`predictor.table_files`.
+``.parquet``; see :mod:`routeyard.predictor.table_files`.
 
 Repairs, each reported in :attr:`OutcomeTable.repairs` (and so in every replay report):
 
@@ -26,15 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from predictor.outcome_table import (
-    BoolArray,
-    FloatArray,
-    IndexArray,
-    ObjectArray,
-    OutcomeTable,
-    OutcomeTableError,
-)
-from predictor.table_cells import (
+from routeyard.arrays import BoolArray, FloatArray, IndexArray, ObjectArray
+from routeyard.predictor.outcome_table import OutcomeTable, OutcomeTableError
+from routeyard.predictor.table_cells import (
     check_costs,
     check_unit_interval,
     dataset_names,
@@ -44,7 +38,7 @@ from predictor.table_cells import (
     text_column,
     turns_column,
 )
-from predictor.table_files import read_frame, write_frame
+from routeyard.predictor.table_files import read_frame, write_frame
 
 SUFFIXES = (".pkl", ".csv", ".csv.gz", ".parquet")
 RESPONSE = "|model_response"

@@ -1,8 +1,8 @@
 """The sentence-transformers embedder: a local model (default all-MiniLM-L6-v2) on torch, CPU only.
 
-The model is found by :func:`predictor.embedding_model.locate_model` and loaded with
+The model is found by :func:`routeyard.predictor.embedding_model.locate_model` and loaded with
 ``local_files_only``, so nothing reaches a model hub. Texts longer than the model's window keep their end
-(left truncation, see predictor.embedder); vectors are the model's pooling, L2-normalised.
+(left truncation, see routeyard.predictor.embedder); vectors are the model's pooling, L2-normalised.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 from sentence_transformers import SentenceTransformer
 
-from predictor.embedder import Vectors, normalise_rows
-from predictor.embedding_model import DEFAULT_MODEL, locate_model
+from routeyard.arrays import Vectors
+from routeyard.predictor.embedder import normalise_rows
+from routeyard.predictor.embedding_model import DEFAULT_MODEL, locate_model
 
 BATCH_SIZE = 64
 
@@ -23,7 +24,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str = DEFAULT_MODEL) -> None:
         """Load ``model``, the packaged name or a local directory; raises
-        :class:`~predictor.embedding_model.EmbeddingModelNotFoundError` when it is not on disk."""
+        :class:`~routeyard.predictor.embedding_model.EmbeddingModelNotFoundError` when it is not on disk."""
         self.model = locate_model(model)
         self._transformer = SentenceTransformer(str(self.model.path), device="cpu", local_files_only=True)
         self._transformer.tokenizer.truncation_side = "left"

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from predictor.outcome_table import IndexArray, OutcomeTable
+from routeyard.arrays import IndexArray
+from routeyard.predictor.outcome_table import OutcomeTable
 
 DEFAULT_SEED = 42
 DEFAULT_TRAIN_FRACTION = 0.7

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predictor.outcome_table import BoolArray, FloatArray, ObjectArray, OutcomeTableError
+from routeyard.arrays import BoolArray, FloatArray, ObjectArray
+from routeyard.predictor.outcome_table import OutcomeTableError
 
 JUDGE_SCORED_DATASETS = ("mt-bench",)
 """Datasets whose quality RouterBench records as a judge score from 0 to 10."""

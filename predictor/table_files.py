@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from predictor.outcome_table import OutcomeTableError
+from routeyard.predictor.outcome_table import OutcomeTableError
 
 _READERS: dict[str, Callable[[Path], object]] = {
     ".pkl": pd.read_pickle,

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from predictor.artifact import FORMAT_VERSION, Manifest
-from predictor.embedder import Embedder, Vectors, embedding_text
-from predictor.knn import KnnPredictor
-from predictor.mlp import MlpPredictor
-from predictor.outcome_table import IndexArray, OutcomeTable
-from predictor.quality_predictor import QualityPredictor
-from predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION, split_by_dataset
+from routeyard.arrays import IndexArray, Vectors
+from routeyard.predictor.artifact import FORMAT_VERSION, Manifest
+from routeyard.predictor.embedder import Embedder, embedding_text
+from routeyard.predictor.kinds.knn import KnnPredictor
+from routeyard.predictor.kinds.mlp import MlpPredictor
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.quality_predictor import QualityPredictor
+from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION, split_by_dataset
 
 _CHUNK = 512  # prompts per embedding call: a progress step, and a bound on memory
 

@@ -1,6 +1,6 @@
 """The Backend seam: one upstream LLM that answers OpenAI chat completions, whole or streamed.
 
-A backend raises only ``gateway.errors.UpstreamError`` and its subclasses; ``UpstreamRejectedError``
+A backend raises only ``routeyard.gateway.errors.UpstreamError`` and its subclasses; ``UpstreamRejectedError``
 means the request itself is at fault (no other backend should get it), every other one that this backend
 failed (the gateway may try the next candidate). :meth:`Backend.stream` raises *before* its first chunk
 when the upstream cannot answer at all (so the gateway can fall back) and raises mid-stream when the

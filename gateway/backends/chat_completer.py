@@ -1,9 +1,9 @@
-"""A backend as the judges' :class:`judges.llm_judge.ChatCompleter`: a whole completion's text and cost."""
+"""A backend as the judges' :class:`judges.kinds.llm.ChatCompleter`: a whole completion's text and cost."""
 
 from __future__ import annotations
 
-from gateway.backends.backend import Backend
-from judges.llm_judge import TextReply
+from routeyard.gateway.backends.backend import Backend
+from routeyard.judges.kinds.llm import TextReply
 
 
 class BackendCompleter:

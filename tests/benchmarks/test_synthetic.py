@@ -177,7 +177,7 @@ def test_prompt_words_hint_at_difficulty(table):
 
 
 def test_main_writes_a_table_file(tmp_path):
-    pytest.importorskip("predictor.routerbench_format")
+    pytest.importorskip("routeyard.predictor.routerbench_format")
     from benchmarks.synthetic import main
 
     out = tmp_path / "synthetic.csv.gz"

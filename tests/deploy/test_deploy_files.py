@@ -11,8 +11,8 @@ import pytest
 import yaml
 from prometheus_client.metrics_core import Metric
 
-from gateway.app import create_app
-from gateway.settings import GatewaySettings
+from routeyard.gateway.app import create_app
+from routeyard.gateway.settings import GatewaySettings
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 METRIC = re.compile(r"\brouteyard_[a-z_]+\b")

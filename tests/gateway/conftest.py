@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.mock_upstream import ServerThread, create_upstream_app, free_port
-from gateway.app import create_app
-from gateway.settings import load_settings
-from predictor.artifact import save_artifact
-from predictor.hashing_embedder import HashingEmbedder
-from predictor.outcome_table import OutcomeTable
-from predictor.training import train_predictor
+from routeyard.gateway.app import create_app
+from routeyard.gateway.settings import load_settings
+from routeyard.predictor.artifact import save_artifact
+from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.training import train_predictor
+from routeyard.testing.mock_upstream import ServerThread, create_upstream_app, free_port
 
 UPSTREAM_KEY = "sk-upstream-secret-4242"
 MATH = [f"What is {a} plus {b}? Answer with the sum of the numbers." for a in range(20) for b in (3, 7)]

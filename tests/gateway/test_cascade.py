@@ -11,9 +11,9 @@ import numpy as np
 import openai
 import pytest
 
-from judges.judge_training import train_judge
-from predictor.hashing_embedder import HashingEmbedder
-from predictor.outcome_table import OutcomeTable
+from routeyard.judges.judge_training import train_judge
+from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.outcome_table import OutcomeTable
 from tests.gateway.conftest import MATH, start_gateway
 
 RIGHT, WRONG = "the right answer [good]", "a wrong answer"

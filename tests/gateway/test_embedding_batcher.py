@@ -4,8 +4,8 @@ import asyncio
 
 import numpy as np
 
-from gateway.embedding_batcher import EmbeddingBatcher
-from predictor.hashing_embedder import HashingEmbedder
+from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.predictor.hashing_embedder import HashingEmbedder
 
 
 def test_each_caller_gets_the_embedding_of_its_own_text():

@@ -6,7 +6,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.operations import MAX_FEEDBACK_BYTES
+from routeyard.gateway.operations import MAX_FEEDBACK_BYTES
 from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
 
 

@@ -10,14 +10,14 @@ import httpx
 import openai
 import pytest
 
-from benchmarks.redis_server import RedisServer
-from gateway.redis_usage_log import RedisUsageLog
-from gateway.usage import RouteRecord
-from predictor.artifact import load_artifact
-from predictor.embedder import embedding_text
-from predictor.hashing_embedder import HashingEmbedder
-from predictor.long_format import load_long_table
-from routeyard.cli import main
+from routeyard.cli.main import main
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.usage import RouteRecord
+from routeyard.predictor.artifact import load_artifact
+from routeyard.predictor.embedder import embedding_text
+from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.long_format import load_long_table
+from routeyard.testing.redis_server import RedisServer
 from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
 
 
@@ -57,7 +57,7 @@ async def burst(url, count, model="router-knn", keys=("unused",)):
 
 
 def key_id(key):
-    """The id the gateway logs for a client key (see gateway.app._authorize)."""
+    """The id the gateway logs for a client key (see routeyard.gateway.app._authorize)."""
     return "key_" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

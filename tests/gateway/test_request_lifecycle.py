@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from benchmarks.mock_upstream import ServerThread
-from gateway.app import create_app
-from gateway.settings import load_settings
-from predictor.hashing_embedder import HashingEmbedder
+from routeyard.gateway.app import create_app
+from routeyard.gateway.settings import load_settings
+from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.testing.mock_upstream import ServerThread
 from tests.gateway.conftest import MATH, gateway_settings, start_gateway
 
 SECRET_PROMPT = "my card number is 4111-SECRET-PROMPT"

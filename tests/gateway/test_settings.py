@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from gateway.settings import ConfigError, load_settings
+from routeyard.gateway.settings import ConfigError, load_settings
 
 
 def write(tmp_path, settings):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.backends.circuit_breaker import CircuitBreaker
+from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
 
 
 class Clock:

@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from benchmarks.mock_upstream import ServerThread, create_upstream_app
+from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
 from tests.gateway.conftest import UPSTREAM_KEY, start_gateway
 
 WRONG_KEY = "sk-wrong-upstream-key-7777"

@@ -7,11 +7,11 @@ import time
 import pytest
 import redis
 
-from benchmarks.redis_server import RedisServer
-from gateway.metrics import GatewayMetrics
-from gateway.redis_usage_log import RedisUsageLog
-from gateway.usage import Attempt, RouteRecord
-from gateway.usage_export import feedback_table
+from routeyard.gateway.metrics import GatewayMetrics
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.usage import Attempt, RouteRecord
+from routeyard.gateway.usage_export import feedback_table
+from routeyard.testing.redis_server import RedisServer
 from tests.gateway.test_usage_exactly_once import until_written
 
 REQUEST = "req_" + "c" * 32

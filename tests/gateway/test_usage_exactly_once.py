@@ -10,10 +10,10 @@ from collections import Counter, defaultdict
 import openai
 import pytest
 
-from benchmarks.mock_upstream import free_port
-from benchmarks.redis_server import RedisServer
-from gateway.redis_usage_log import RedisUsageLog
-from gateway.usage import Attempt, RouteRecord
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.usage import Attempt, RouteRecord
+from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.redis_server import RedisServer
 from tests.gateway.conftest import MATH, POEMS
 from tests.gateway.test_redis_usage_log import floats, gateway_on
 

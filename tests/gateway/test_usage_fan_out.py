@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from gateway.metrics import GatewayMetrics
-from gateway.usage import Attempt, FanOutUsageLog, InMemoryUsageLog, RouteRecord
+from routeyard.gateway.metrics import GatewayMetrics
+from routeyard.gateway.usage import Attempt, FanOutUsageLog, InMemoryUsageLog, RouteRecord
 
 SECRET_PROMPT = "my secret prompt text"
 

@@ -6,9 +6,9 @@ import asyncio
 import pytest
 import redis
 
-from benchmarks.redis_server import RedisServer
-from gateway.redis_usage_log import RedisUsageLog
-from gateway.usage_export import feedback_table
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.usage_export import feedback_table
+from routeyard.testing.redis_server import RedisServer
 from tests.gateway.test_usage_exactly_once import until_written
 from tests.gateway.usage_records import answered, request_id
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from benchmarks.redis_server import RedisServer
-from gateway.redis_usage_log import RedisUsageLog
-from gateway.usage import RouteRecord
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.usage import RouteRecord
+from routeyard.testing.redis_server import RedisServer
 from tests.gateway.test_usage_exactly_once import until_written
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from gateway.usage import Attempt, RouteRecord
+from routeyard.gateway.usage import Attempt, RouteRecord
 
 
 def request_id(i):

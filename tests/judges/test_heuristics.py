@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from judges.heuristics import HeuristicJudge, WithHeuristics, failed_check
-from judges.judge import Answer, Judgement
+from routeyard.judges.judge import Answer, Judgement
+from routeyard.judges.kinds.heuristics import HeuristicJudge, WithHeuristics, failed_check
 
 
 @pytest.mark.parametrize(

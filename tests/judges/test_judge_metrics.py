@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from judges.judge_metrics import judge_error_rates
+from routeyard.judges.judge_metrics import judge_error_rates
 
 
 def test_rates_on_a_hand_counted_case():

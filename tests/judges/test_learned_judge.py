@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from judges.judge import Answer
-from judges.judge_training import held_out_rows, judged_cells, score_cells, score_table, train_judge
-from judges.learned_judge import JudgeArtifactError, LearnedJudge
-from predictor.hashing_embedder import HashingEmbedder
-from predictor.outcome_table import OutcomeTable
+from routeyard.judges.judge import Answer
+from routeyard.judges.judge_training import held_out_rows, judged_cells, score_cells, score_table, train_judge
+from routeyard.judges.kinds.learned import JudgeArtifactError, LearnedJudge
+from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.outcome_table import OutcomeTable
 
 GOOD = "The sum is {s}, computed by adding both numbers carefully."
 BAD = "Perhaps banana, I really have no idea what numbers are."

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from judges.judge import Answer
-from judges.llm_judge import LlmJudge, TextReply, grading_messages, parse_grade
+from routeyard.judges.judge import Answer
+from routeyard.judges.kinds.llm import LlmJudge, TextReply, grading_messages, parse_grade
 
 
 class CannedGrader:

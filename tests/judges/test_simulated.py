@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from judges.simulated import simulated_verdicts
+from routeyard.judges.simulated import simulated_verdicts
 
 QUALITY = np.tile([0.0, 1.0], 50_000)
 

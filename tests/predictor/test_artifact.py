@@ -5,9 +5,15 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic import generate_synthetic_table
-from predictor.artifact import FORMAT_VERSION, ArtifactError, load_artifact, read_manifest, save_artifact
-from predictor.hashing_embedder import HashingEmbedder
-from predictor.training import embed_prompts, train_predictor
+from routeyard.predictor.artifact import (
+    FORMAT_VERSION,
+    ArtifactError,
+    load_artifact,
+    read_manifest,
+    save_artifact,
+)
+from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.training import embed_prompts, train_predictor
 
 
 @pytest.fixture(scope="module")

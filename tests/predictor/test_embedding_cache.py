@@ -1,7 +1,7 @@
 import numpy as np
 
-from predictor.embedding_cache import CachedEmbedder
-from predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.embedding_cache import CachedEmbedder
+from routeyard.predictor.hashing_embedder import HashingEmbedder
 
 TEXTS = ["a secret prompt about tax returns", "another prompt", "a secret prompt about tax returns"]
 

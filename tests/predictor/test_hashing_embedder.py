@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from predictor.embedder import embedding_text
-from predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.embedder import embedding_text
+from routeyard.predictor.hashing_embedder import HashingEmbedder
 
 
 def test_vectors_are_unit_float32_rows_and_deterministic():

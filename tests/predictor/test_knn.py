@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from predictor.knn import KnnPredictor
+from routeyard.predictor.kinds.knn import KnnPredictor
 
 MODELS = ("small", "large")
 

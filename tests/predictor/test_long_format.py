@@ -1,15 +1,15 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from predictor.long_format import load_long_table, write_long_table
-from predictor.outcome_table import OutcomeTableError
-from predictor.routerbench_format import load_routerbench_table
+from routeyard.demo.config import SAMPLE_TABLE
+from routeyard.predictor.long_format import load_long_table, write_long_table
+from routeyard.predictor.outcome_table import OutcomeTableError
+from routeyard.predictor.routerbench_format import load_routerbench_table
 
-SUBSET = Path(__file__).parents[2] / "benchmarks" / "data" / "routerbench_0shot_subset.csv.gz"
+SUBSET = SAMPLE_TABLE
 SECRET_PROMPT = "the secret prompt text"
 
 

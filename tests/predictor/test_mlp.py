@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from predictor.mlp import MlpPredictor
+from routeyard.predictor.kinds.mlp import MlpPredictor
 
 MODELS = ("small", "large")
 

@@ -3,8 +3,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from predictor.outcome_table import OutcomeTable, OutcomeTableError, prompt_turns
-from predictor.split import split_by_dataset
+from routeyard.predictor.outcome_table import OutcomeTable, OutcomeTableError, prompt_turns
+from routeyard.predictor.split import split_by_dataset
 
 
 def table(n=10, datasets=None, **overrides):

@@ -1,15 +1,15 @@
 import gzip
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from predictor.outcome_table import OutcomeTable, OutcomeTableError
-from predictor.routerbench_format import load_routerbench_table, write_routerbench_table
+from routeyard.demo.config import SAMPLE_TABLE
+from routeyard.predictor.outcome_table import OutcomeTable, OutcomeTableError
+from routeyard.predictor.routerbench_format import load_routerbench_table, write_routerbench_table
 
-SUBSET = Path(__file__).parents[2] / "benchmarks" / "data" / "routerbench_0shot_subset.csv.gz"
+SUBSET = SAMPLE_TABLE
 SECRET_PROMPT = "the secret prompt text"
 
 

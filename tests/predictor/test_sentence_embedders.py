@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from predictor.embedding_model import EmbeddingModelNotFoundError, locate_model
-from predictor.onnx_embedder import EXPORT_FILE, OnnxEmbedder, OnnxExportError, export_onnx
-from predictor.sentence_embedder import SentenceTransformerEmbedder
+from routeyard.predictor.embedding_model import EmbeddingModelNotFoundError, locate_model
+from routeyard.predictor.onnx_embedder import EXPORT_FILE, OnnxEmbedder, OnnxExportError, export_onnx
+from routeyard.predictor.sentence_embedder import SentenceTransformerEmbedder
 
 SHARED_TAIL = " ".join(f"step {i}: add the numbers and carry the ones." for i in range(60))
 VARIED = [

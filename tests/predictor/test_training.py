@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic import generate_synthetic_table
-from predictor.hashing_embedder import HashingEmbedder
-from predictor.split import split_by_dataset
-from predictor.training import train_predictor, train_rows, training_data_hash
+from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.split import split_by_dataset
+from routeyard.predictor.training import train_predictor, train_rows, training_data_hash
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,228 @@
+"""``routeyard replay``: score routers on an outcome table's test split; write report.md/json and curves.png.
+
+Learned routers come from artifacts (``--predictor DIR``, repeatable) or are trained on the table's
+train split on the fly (``--train knn,mlp``); every prompt is embedded once (and cached on disk) for
+all of them. Their willingness-to-pay curves appear as ``wtp-<name>`` beside the baselines. Learned
+judges (``--judge DIR``, ``--train-judge``) score the test split's recorded answers; each gives a
+cascade curve ``cascade judge=<name>`` and its measured error rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from routeyard.arrays import Vectors
+from routeyard.cli.arguments import (
+    add_embedder_arguments,
+    add_knn_arguments,
+    add_table_arguments,
+    knn_parameters,
+    load_table,
+    names,
+)
+from routeyard.cli.embedders import embedder_named
+from routeyard.evaluation.predictions import load_predictions
+from routeyard.evaluation.replay import (
+    BASELINES,
+    ROUTERS,
+    JudgeScores,
+    Predictions,
+    ReplayReport,
+    ReplaySettings,
+    replay,
+)
+from routeyard.evaluation.report.files import write_json, write_markdown
+from routeyard.evaluation.report.plot import write_curves_png
+from routeyard.judges.judge_training import held_out_rows, judge_training_hash, score_table, train_judge
+from routeyard.judges.kinds.learned import LearnedJudge
+from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact
+from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.quality_predictor import QualityPredictor
+from routeyard.predictor.split import DEFAULT_SEED
+from routeyard.predictor.training import embed_prompts, train_predictor, train_rows, training_data_hash
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "replay",
+        help="replay an outcome table through routers and write report.md, report.json, curves.png",
+        description="Score routers on each dataset's test split (seed 42, 70/30) of an outcome table.",
+    )
+    add_table_arguments(parser)
+    parser.add_argument("--datasets", type=names, help="comma-separated datasets (default: all)")
+    parser.add_argument(
+        "--routers",
+        type=names,
+        default=BASELINES,
+        help=f"comma-separated, from {', '.join(ROUTERS)} (default: {','.join(BASELINES)}); "
+        "'perfect' is willingness-to-pay routing on the recorded truth",
+    )
+    parser.add_argument(
+        "--predictor",
+        type=Path,
+        action="append",
+        default=[],
+        help="a predictor artifact directory from `routeyard train` (repeatable)",
+    )
+    parser.add_argument(
+        "--train",
+        type=names,
+        default=(),
+        help="comma-separated predictor kinds (knn, mlp) to train on the train split on the fly",
+    )
+    add_knn_arguments(parser)
+    add_embedder_arguments(parser)
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        help="long file of sample_id, model, predicted_quality, predicted_cost (a router 'predictions')",
+    )
+    parser.add_argument(
+        "--judge",
+        type=Path,
+        action="append",
+        default=[],
+        help="a learned-judge artifact from `routeyard train-judge`: replays a cascade with it (repeatable)",
+    )
+    parser.add_argument(
+        "--train-judge",
+        action="store_true",
+        help="train a learned judge on the train split's recorded answers and replay a cascade with it",
+    )
+    parser.add_argument("--threshold", type=float, default=0.5, help="judge acceptance threshold")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split and judge seed")
+    parser.add_argument("--out", type=Path, required=True, help="directory for the report")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    judged = bool(args.judge or args.train_judge)
+    table = load_table(args.data, args.format, with_responses=judged)
+    predictions = _learned_predictions(table, args)
+    if args.predictions is not None:
+        predictions.append(load_predictions(args.predictions, table))
+    judge_scores = _judge_scores(table, args) if judged else []
+    routers = tuple(args.routers)
+    if predictions and "predictions" not in routers:
+        routers = (*routers, "predictions")
+    if judge_scores and "judged" not in routers:
+        routers = (*routers, "judged")
+    settings = ReplaySettings(
+        routers=routers, datasets=args.datasets, threshold=args.threshold, seed=args.seed
+    )
+    report = replay(
+        table,
+        settings,
+        predictions=tuple(predictions),
+        judge_scores=tuple(judge_scores),
+        progress=sys.stderr.isatty(),
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_markdown(report, args.out / "report.md")
+    write_json(report, args.out / "report.json")
+    write_curves_png(report, args.out / "curves.png")
+    _print_summary(report, args.out)
+    return 0
+
+
+def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[Predictions]:
+    if not args.predictor and not args.train:
+        return []
+    unknown = set(args.train) - {"knn", "mlp"}
+    if unknown:
+        raise ValueError(f"--train: unknown predictor kinds {sorted(unknown)}; known: knn, mlp")
+    embedder = embedder_named(args.embedder, cached=not args.no_cache)
+    embeddings = embed_prompts(embedder, table.prompts, progress=sys.stderr.isatty())
+    out: list[Predictions] = []
+    for directory in args.predictor:
+        predictor, manifest = _load_for_table(directory, embedder, table, args.seed)
+        out.append(_predict(predictor, embeddings, table, _unique(manifest.kind, directory.name, out)))
+    for kind in args.train:
+        params = knn_parameters(args) if kind == "knn" else {}
+        trained = train_predictor(table, embedder, kind, seed=args.seed, embeddings=embeddings, **params)
+        out.append(_predict(trained.predictor, embeddings, table, _unique(kind, "trained", out)))
+    return out
+
+
+def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeScores]:
+    """Scores of the test split's recorded answers by every ``--judge`` and the ``--train-judge`` one."""
+    embedder = embedder_named(args.embedder, cached=not args.no_cache)
+    judges = [(f"judge={d.name}", _load_judge(d, embedder, table, args.seed)) for d in args.judge]
+    if args.train_judge:
+        judges.append(("judge=learned", train_judge(table, embedder, seed=args.seed)))
+    test = held_out_rows(table, seed=args.seed)
+    out = []
+    for name, judge in judges:
+        scores = np.full(table.quality.shape, np.nan)
+        scores[test] = score_table(judge, table, test)
+        out.append(JudgeScores(scores, name))
+    return out
+
+
+def _load_judge(directory: Path, embedder: Embedder, table: OutcomeTable, seed: int) -> LearnedJudge:
+    judge = LearnedJudge.load(directory, embedder)
+    if judge.manifest.training_data_sha256 != judge_training_hash(table, seed=seed):
+        _warn_not_trained_on_split(directory)
+    return judge
+
+
+def _warn_not_trained_on_split(directory: Path) -> None:
+    print(
+        f"routeyard: warning: {directory} was not trained on this table's train split; "
+        "its scores may include prompts it has seen",
+        file=sys.stderr,
+    )
+
+
+def _load_for_table(
+    directory: Path, embedder: Embedder, table: OutcomeTable, seed: int
+) -> tuple[QualityPredictor, Manifest]:
+    predictor, manifest = load_artifact(directory, embedder)
+    if set(manifest.models) != set(table.models):
+        raise ArtifactError(
+            f"{directory}: predicts models {list(manifest.models)}, the table has {list(table.models)}"
+        )
+    rows, _ = train_rows(table, seed=seed)
+    if manifest.training_data_sha256 != training_data_hash(table, rows):
+        _warn_not_trained_on_split(directory)
+    return predictor, manifest
+
+
+def _predict(predictor: QualityPredictor, embeddings: Vectors, table: OutcomeTable, name: str) -> Predictions:
+    """Predictions for every row, columns in the table's model order."""
+    prediction = predictor.predict(embeddings)
+    order = np.array([predictor.models.index(model) for model in table.models])
+    return Predictions(quality=prediction.quality[:, order], cost=prediction.cost[:, order], name=name)
+
+
+def _unique(kind: str, qualifier: str, taken: list[Predictions]) -> str:
+    used = {p.name for p in taken}
+    if kind not in used:
+        return kind
+    name, i = f"{kind}-{qualifier}", 2
+    while name in used:
+        name, i = f"{kind}-{qualifier}-{i}", i + 1
+    return name
+
+
+def _print_summary(report: ReplayReport, out: Path) -> None:
+    pooled = report.pooled
+    print(f"{len(report.datasets)} datasets, {pooled.n_test} test prompts from {report.source}")
+    for note in report.repairs:
+        print(f"  repaired: {note}")
+    print("pooled AIQ (mean over datasets):")
+    for router in pooled.routers:
+        print(f"  {router.curve.router:<22} {router.aiq:.4f}")
+    for judge in pooled.judges:
+        r = judge.rates
+        print(
+            f"judge {judge.name} on test answers (mean over datasets, threshold {r.threshold:g}): "
+            f"false accept {r.false_accept_rate:.3f}, false reject {r.false_reject_rate:.3f}, "
+            f"error {r.error_rate:.3f}, ROC AUC {r.roc_auc:.3f}"
+        )
+    print(f"wrote {out / 'report.md'}, {out / 'report.json'}, {out / 'curves.png'}")

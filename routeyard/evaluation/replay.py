@@ -1,0 +1,353 @@
+"""Replay an outcome table through routers and score them: the offline harness's core.
+
+Per dataset (design.md §3): split by sample_id (seed 42, 70/30); every router is built or calibrated on
+the train rows only and scored on the test rows; each router's curve gets its hull, its AIQ over the
+dataset's fixed cost range [cheapest, dearest single model's mean test cost] and RouterBench's AIQ.
+Pooled results average the per-dataset curves point by point (settings align across datasets) and the
+per-dataset AIQs, unweighted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from routeyard.arrays import FloatArray, IndexArray
+from routeyard.evaluation.aiq import aiq, routerbench_aiq
+from routeyard.evaluation.cascade import BUDGETS, ERROR_RATES, cascade_curve, judged_cascade_curve
+from routeyard.evaluation.hull import Hull, nondecreasing_hull
+from routeyard.evaluation.points import Curve, oracle_curve, random_curve, single_model_curve
+from routeyard.evaluation.sweep import willingness_to_pay_curve
+from routeyard.judges.judge_metrics import JudgeErrorRates, judge_error_rates
+from routeyard.policy.cascade import cascade_order
+from routeyard.policy.willingness_to_pay import log_spaced_grid
+from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.split import DEFAULT_SEED, split_by_dataset
+
+BASELINES = ("oracle", "zero", "random", "cascade")
+ROUTERS = (*BASELINES, "perfect", "predictions", "judged")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted quality and $ cost for every row of the replayed table, (n, m) each."""
+
+    quality: FloatArray
+    cost: FloatArray
+    name: str = "predictions"
+
+
+@dataclass(frozen=True)
+class JudgeScores:
+    """A real judge's score in [0, 1] of every recorded answer of the replayed table, (n, m); NaN where
+    there is no answer."""
+
+    scores: FloatArray
+    name: str = "judge"
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    """A judge's measured errors on a dataset's test answers (at the replay's threshold)."""
+
+    name: str
+    rates: JudgeErrorRates
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What to replay; defaults follow design.md §3."""
+
+    routers: tuple[str, ...] = BASELINES
+    datasets: tuple[str, ...] | None = None
+    grid: FloatArray = field(default_factory=log_spaced_grid)
+    budgets: tuple[float, ...] = BUDGETS
+    error_rates: tuple[float, ...] = ERROR_RATES
+    threshold: float = 0.5
+    seed: int = DEFAULT_SEED
+
+
+@dataclass(frozen=True)
+class RouterResult:
+    curve: Curve
+    hull: Hull
+    aiq: float
+    aiq_routerbench: float
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """One dataset's (or the pool's) scores; ``cost_range`` is the AIQ range in $ per prompt."""
+
+    dataset: str
+    n_train: int
+    n_test: int
+    missing_quality: int
+    cost_range: tuple[float, float]
+    routerbench_max_cost: float
+    single_models: Curve
+    routers: tuple[RouterResult, ...]
+    judges: tuple[JudgeResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    source: str
+    settings: ReplaySettings
+    datasets: tuple[DatasetResult, ...]
+    pooled: DatasetResult
+    repairs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """What routers see of one dataset: train and test rows of the table, every set of predictions."""
+
+    table: OutcomeTable
+    train: IndexArray
+    test: IndexArray
+    predictions: tuple[Predictions, ...]
+    judge_scores: tuple[JudgeScores, ...] = ()
+
+    def test_arrays(self) -> tuple[FloatArray, FloatArray]:
+        return self.table.quality[self.test], self.table.cost[self.test]
+
+
+RouterBuilder = Callable[[_Slice, ReplaySettings], list[Curve]]
+
+
+def replay(
+    table: OutcomeTable,
+    settings: ReplaySettings,
+    *,
+    predictions: Predictions | tuple[Predictions, ...] = (),
+    judge_scores: tuple[JudgeScores, ...] = (),
+    progress: bool = False,
+) -> ReplayReport:
+    """Score ``settings.routers`` on every selected dataset of ``table`` and pool the results.
+
+    The ``predictions`` router gives one willingness-to-pay curve, ``wtp-<name>``, per set of
+    ``predictions``; the ``judged`` router one cascade curve, ``cascade <name>``, per set of
+    ``judge_scores``, whose error rates on the test answers each dataset reports. Raises ``ValueError``
+    for an unknown router or dataset, the ``predictions`` or ``judged`` router without its inputs,
+    predictions or scores of the wrong shape, repeated prediction names, or a dataset with no test rows.
+    """
+    predictions = (predictions,) if isinstance(predictions, Predictions) else tuple(predictions)
+    _check(table, settings, predictions, judge_scores)
+    splits = split_by_dataset(table, seed=settings.seed)
+    names = settings.datasets or tuple(splits)
+    results = []
+    for name in _progress(names, progress):
+        split = splits[name]
+        if len(split.test) == 0:
+            raise ValueError(f"dataset {name!r} has no test prompts")
+        data = _Slice(table, split.train, split.test, predictions, judge_scores)
+        results.append(_score_dataset(data, name, settings))
+    return ReplayReport(table.source, settings, tuple(results), _pool(results), table.repairs)
+
+
+def _score_dataset(data: _Slice, name: str, settings: ReplaySettings) -> DatasetResult:
+    quality, cost = data.test_arrays()
+    models = single_model_curve(quality, cost, data.table.models)
+    cost_range = (float(models.cost.min()), float(models.cost.max()))
+    curves = [curve for router in settings.routers for curve in _BUILDERS[router](data, settings)]
+    max_cost = max(float(curve.cost.max()) for curve in [models, *curves])
+    return DatasetResult(
+        dataset=name,
+        n_train=len(data.train),
+        n_test=len(data.test),
+        missing_quality=int(data.table.missing[data.test].sum()),
+        cost_range=cost_range,
+        routerbench_max_cost=max_cost,
+        single_models=models,
+        routers=tuple(_score_curve(curve, cost_range, max_cost) for curve in curves),
+        judges=tuple(_judge_result(data, j, settings.threshold) for j in data.judge_scores),
+    )
+
+
+def _judge_result(data: _Slice, judge: JudgeScores, threshold: float) -> JudgeResult:
+    """The judge's errors on the test answers that have a score and a known quality."""
+    scores = judge.scores[data.test]
+    usable = ~np.isnan(scores) & ~data.table.missing[data.test]
+    good = data.table.quality[data.test][usable] >= threshold
+    return JudgeResult(judge.name, judge_error_rates(scores[usable], good, threshold))
+
+
+def _score_curve(curve: Curve, cost_range: tuple[float, float], max_cost: float) -> RouterResult:
+    hull = nondecreasing_hull(curve.cost, curve.quality)
+    return RouterResult(curve, hull, aiq(hull, *cost_range), routerbench_aiq(hull, max_cost))
+
+
+def _pool(results: list[DatasetResult]) -> DatasetResult:
+    """Unweighted mean over datasets: curves point by point, AIQs and ranges as numbers."""
+    pooled_routers = []
+    for position in range(len(results[0].routers)):
+        per_dataset = [r.routers[position] for r in results]
+        curve = _mean_curve([r.curve for r in per_dataset])
+        hull = nondecreasing_hull(curve.cost, curve.quality)
+        pooled_routers.append(
+            RouterResult(
+                curve,
+                hull,
+                float(np.mean([r.aiq for r in per_dataset])),
+                float(np.mean([r.aiq_routerbench for r in per_dataset])),
+            )
+        )
+    models = _mean_curve([r.single_models for r in results])
+    judges = tuple(
+        JudgeResult(first.name, _mean_rates([r.judges[i].rates for r in results]))
+        for i, first in enumerate(results[0].judges)
+    )
+    return DatasetResult(
+        dataset="pooled",
+        n_train=sum(r.n_train for r in results),
+        n_test=sum(r.n_test for r in results),
+        missing_quality=sum(r.missing_quality for r in results),
+        cost_range=(float(models.cost.min()), float(models.cost.max())),
+        routerbench_max_cost=max(r.routerbench_max_cost for r in results),
+        single_models=models,
+        routers=tuple(pooled_routers),
+        judges=judges,
+    )
+
+
+def _mean_rates(rates: list[JudgeErrorRates]) -> JudgeErrorRates:
+    """Unweighted mean over datasets of each rate; counts summed."""
+
+    def mean(field_name: str) -> float:
+        return float(np.mean([getattr(r, field_name) for r in rates]))
+
+    return JudgeErrorRates(
+        threshold=rates[0].threshold,
+        n=sum(r.n for r in rates),
+        good=sum(r.good for r in rates),
+        false_accept_rate=mean("false_accept_rate"),
+        false_reject_rate=mean("false_reject_rate"),
+        error_rate=mean("error_rate"),
+        roc_auc=mean("roc_auc"),
+    )
+
+
+def _mean_curve(curves: list[Curve]) -> Curve:
+    first = curves[0]
+    cost = np.mean([c.cost for c in curves], axis=0)
+    quality = np.mean([c.quality for c in curves], axis=0)
+    return Curve(first.router, cost, quality, first.labels)
+
+
+def _oracle(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    return [oracle_curve(*data.test_arrays())]
+
+
+def _zero(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    return [single_model_curve(*data.test_arrays(), data.table.models)]
+
+
+def _random(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    return [random_curve(*data.test_arrays())]
+
+
+def _perfect(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    """The willingness-to-pay router fed the recorded truth: an upper bound for any predictor."""
+    quality, cost = data.test_arrays()
+    return [willingness_to_pay_curve("wtp-perfect", quality, cost, quality, cost, settings.grid)]
+
+
+def _predicted(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    quality, cost = data.test_arrays()
+    return [
+        willingness_to_pay_curve(
+            f"wtp-{p.name}", p.quality[data.test], p.cost[data.test], quality, cost, settings.grid
+        )
+        for p in data.predictions
+    ]
+
+
+def _cascade(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    """One curve per judge error rate; models ordered by mean cost on the train rows."""
+    calibration = data.train if len(data.train) else data.test
+    order = cascade_order(data.table.cost[calibration].mean(axis=0))
+    quality, cost = data.test_arrays()
+    rng = np.random.default_rng(settings.seed)
+    return [
+        cascade_curve(
+            quality,
+            cost,
+            order,
+            budgets=settings.budgets,
+            threshold=settings.threshold,
+            error_rate=error_rate,
+            rng=rng,
+        )
+        for error_rate in settings.error_rates
+    ]
+
+
+def _judged(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    """One cascade curve per real judge, models in the same order as the simulated cascade's."""
+    calibration = data.train if len(data.train) else data.test
+    order = cascade_order(data.table.cost[calibration].mean(axis=0))
+    quality, cost = data.test_arrays()
+    return [
+        judged_cascade_curve(
+            j.name,
+            quality,
+            cost,
+            j.scores[data.test],
+            order,
+            budgets=settings.budgets,
+            threshold=settings.threshold,
+        )
+        for j in data.judge_scores
+    ]
+
+
+_BUILDERS: dict[str, RouterBuilder] = {
+    "oracle": _oracle,
+    "zero": _zero,
+    "random": _random,
+    "perfect": _perfect,
+    "predictions": _predicted,
+    "cascade": _cascade,
+    "judged": _judged,
+}
+
+
+def _check(
+    table: OutcomeTable,
+    settings: ReplaySettings,
+    predictions: tuple[Predictions, ...],
+    judge_scores: tuple[JudgeScores, ...],
+) -> None:
+    unknown = set(settings.routers) - set(_BUILDERS)
+    if unknown:
+        raise ValueError(f"unknown routers {sorted(unknown)}; known: {', '.join(ROUTERS)}")
+    if not settings.routers:
+        raise ValueError("no routers to replay")
+    if settings.datasets is not None:
+        absent = set(settings.datasets) - set(table.dataset_names)
+        if absent:
+            raise ValueError(f"datasets {sorted(absent)} not in the table; it has {table.dataset_names}")
+    if "predictions" in settings.routers and not predictions:
+        raise ValueError("the 'predictions' router needs predictions")
+    if "judged" in settings.routers and not judge_scores:
+        raise ValueError("the 'judged' router needs a judge's scores")
+    for j in judge_scores:
+        if j.scores.shape != table.quality.shape:
+            raise ValueError(f"judge scores {j.name!r} are {j.scores.shape}, table is {table.quality.shape}")
+    for p in predictions:
+        if p.quality.shape != table.quality.shape or p.cost.shape != table.quality.shape:
+            raise ValueError(f"predictions {p.name!r} are {p.quality.shape}, table is {table.quality.shape}")
+    names = [p.name for p in predictions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"predictions need distinct names, got {names}")
+    if table.n_prompts == 0:
+        raise ValueError(f"{table.source}: the table has no prompts")
+
+
+def _progress(names: Iterable[str], enabled: bool) -> Iterable[str]:
+    bar: Iterable[str] = tqdm(list(names), desc="replay", unit="dataset", disable=not enabled, leave=False)
+    return bar

@@ -1,0 +1,162 @@
+"""report.md and report.json: the numbers of a replay, for people and for programs."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from routeyard.evaluation.points import Curve
+from routeyard.evaluation.replay import DatasetResult, ReplayReport, RouterResult
+from routeyard.judges.judge_metrics import JudgeErrorRates
+
+
+def write_markdown(report: ReplayReport, path: Path) -> None:
+    """Write the human report: method, then one table per dataset and the pooled table."""
+    path.write_text(render_markdown(report), encoding="utf-8")
+
+
+def write_json(report: ReplayReport, path: Path) -> None:
+    """Write every number of the report (curves and hulls included) as JSON."""
+    path.write_text(json.dumps(report_as_dict(report), indent=2, allow_nan=False), encoding="utf-8")
+
+
+def render_markdown(report: ReplayReport) -> str:
+    s = report.settings
+    lines = [
+        "# routeyard replay report",
+        "",
+        f"Data: `{report.source}`; {len(report.datasets)} datasets, "
+        f"{report.pooled.n_test} test prompts ({report.pooled.n_train} train).",
+        f"Split: per dataset by sample_id, seed {s.seed}, 70 % train / 30 % test; scores are on test.",
+        "",
+        "**AIQ** is the mean height of a router's non-decreasing convex hull over the dataset's fixed cost "
+        "range, from the cheapest to the dearest single model's mean test cost (given per dataset), so "
+        "every router on a dataset is scored over the same range. **AIQ (RouterBench)** is the paper's "
+        "variant: area under the hull from $0 to the largest cost among the compared routers, divided by "
+        "that cost. Missing quality counts as 0. Pooled rows are unweighted means over datasets.",
+        "",
+        f"Willingness-to-pay grid: {len(s.grid)} values (0, {len(s.grid) - 2} log-spaced from "
+        f"{s.grid[1]:g} to {s.grid[-2]:g}, inf). Cascade: models by ascending mean train cost, threshold "
+        f"{s.threshold:g}, budgets {', '.join(f'{b:g}' for b in s.budgets)} $/prompt, one curve per "
+        "simulated judge error rate ε.",
+    ]
+    if report.repairs:
+        lines += ["", "Repairs made while loading:", *(f"- {r}" for r in report.repairs)]
+    for result in [report.pooled, *report.datasets]:
+        lines += ["", *_dataset_section(result)]
+    return "\n".join(lines) + "\n"
+
+
+def _dataset_section(result: DatasetResult) -> list[str]:
+    lo, hi = result.cost_range
+    title = "Pooled (unweighted mean over datasets)" if result.dataset == "pooled" else result.dataset
+    range_note = (
+        "AIQ: mean of the per-dataset AIQs, each over its own cost range"
+        if result.dataset == "pooled"
+        else f"AIQ cost range ${lo:.6g} – ${hi:.6g} per prompt"
+    )
+    lines = [
+        f"## {title}",
+        "",
+        f"{result.n_test} test prompts, {result.n_train} train; {range_note}; "
+        f"RouterBench AIQ up to ${result.routerbench_max_cost:.6g}; "
+        f"missing quality cells on test: {result.missing_quality}.",
+        "",
+        "| router | AIQ | AIQ (RouterBench) | max quality | $ per prompt at max quality |",
+        "|---|---:|---:|---:|---:|",
+        *(_router_row(r) for r in result.routers),
+        "",
+        "| single model | mean quality | mean $ per prompt |",
+        "|---|---:|---:|",
+    ]
+    models = result.single_models
+    order = sorted(range(len(models.labels)), key=lambda i: models.cost[i])
+    lines += [f"| {models.labels[i]} | {models.quality[i]:.4f} | {models.cost[i]:.6g} |" for i in order]
+    if result.judges:
+        lines += [
+            "",
+            f"Real judges on the test answers, at threshold {result.judges[0].rates.threshold:g} "
+            "(false accept: bad answers accepted / bad; false reject: good answers rejected / good; "
+            "error: wrong verdicts / all, comparable to the simulated ε):",
+            "",
+            "| judge | answers | good | false accept | false reject | error | ROC AUC |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *(_judge_row(j.name, j.rates) for j in result.judges),
+        ]
+    return lines
+
+
+def _judge_row(name: str, r: JudgeErrorRates) -> str:
+    return (
+        f"| {name} | {r.n} | {r.good} | {r.false_accept_rate:.3f} | {r.false_reject_rate:.3f} | "
+        f"{r.error_rate:.3f} | {r.roc_auc:.3f} |"
+    )
+
+
+def _router_row(r: RouterResult) -> str:
+    return (
+        f"| {r.curve.router} | {r.aiq:.4f} | {r.aiq_routerbench:.4f} | "
+        f"{r.hull.max_quality:.4f} | {r.hull.cost_at_max_quality:.6g} |"
+    )
+
+
+def report_as_dict(report: ReplayReport) -> dict[str, Any]:
+    s = report.settings
+    return {
+        "source": report.source,
+        "settings": {
+            "routers": list(s.routers),
+            "seed": s.seed,
+            "train_fraction": 0.7,
+            "willingness_to_pay_grid": [_finite_or_str(w) for w in s.grid],
+            "budgets": list(s.budgets),
+            "error_rates": list(s.error_rates),
+            "threshold": s.threshold,
+        },
+        "repairs": list(report.repairs),
+        "pooled": _dataset_dict(report.pooled),
+        "datasets": [_dataset_dict(d) for d in report.datasets],
+    }
+
+
+def _dataset_dict(result: DatasetResult) -> dict[str, Any]:
+    return {
+        "dataset": result.dataset,
+        "n_train": result.n_train,
+        "n_test": result.n_test,
+        "missing_quality": result.missing_quality,
+        "aiq_cost_range": list(result.cost_range),
+        "routerbench_max_cost": result.routerbench_max_cost,
+        "single_models": _curve_dict(result.single_models),
+        "routers": [
+            {
+                "router": r.curve.router,
+                "aiq": r.aiq,
+                "aiq_routerbench": r.aiq_routerbench,
+                "max_quality": r.hull.max_quality,
+                "cost_at_max_quality": r.hull.cost_at_max_quality,
+                "curve": _curve_dict(r.curve),
+                "hull": {"cost": r.hull.cost.tolist(), "quality": r.hull.quality.tolist()},
+            }
+            for r in result.routers
+        ],
+        "judges": [
+            {"judge": j.name, **{k: _nan_as_none(v) for k, v in asdict(j.rates).items()}}
+            for j in result.judges
+        ],
+    }
+
+
+def _curve_dict(curve: Curve) -> dict[str, Any]:
+    return {"labels": list(curve.labels), "cost": curve.cost.tolist(), "quality": curve.quality.tolist()}
+
+
+def _finite_or_str(value: float) -> float | str:
+    return float(value) if math.isfinite(value) else "inf"
+
+
+def _nan_as_none(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value

@@ -1,0 +1,107 @@
+"""Registries of kinds: how a new predictor, judge, router or backend plugs into routeyard.
+
+Every seam keeps one :class:`Registry` of its kinds. A kind is a small frozen record (its ``name``, its
+config model, its constructor; each seam defines its own record type) that the module implementing it
+registers when it is imported::
+
+    PREDICTOR_KINDS.register(PredictorKind(name="knn", parameters=KnnParameters, train=…, load=…))
+
+A registry finds its kinds the first time it is asked for one:
+
+- the built-in ones by importing every module of the seam's *kinds package* (``predictor/kinds/``,
+  ``judges/kinds/``, ``gateway/routers/``, ``gateway/backends/kinds/``), so a new built-in kind is one new
+  file there and no other edit;
+- third-party ones from the entry-point group ``routeyard.<seam>`` of any installed distribution, each
+  entry point naming a module to import (``[project.entry-points."routeyard.predictor"] toy = "pkg.toy"``);
+- kinds registered by hand (a test fixture) count from the moment they are registered.
+
+Importing a registry imports no kind: nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from typing import Generic, Protocol, TypeVar
+
+
+class Named(Protocol):
+    """What a kind record must have: the name configs and command lines use for it."""
+
+    @property
+    def name(self) -> str: ...
+
+
+K = TypeVar("K", bound=Named)
+
+
+class UnknownKindError(ValueError):
+    """No kind of that name is registered; the message lists the known ones."""
+
+
+class Registry(Generic[K]):
+    """The kinds of one seam, by name (see the module docstring).
+
+    ``seam`` names the seam in messages and the entry-point group (``routeyard.<seam>``);
+    ``kinds_package`` is the dotted name of the package whose modules are the built-in kinds.
+    """
+
+    def __init__(self, seam: str, kinds_package: str) -> None:
+        self.seam = seam
+        self.kinds_package = kinds_package
+        self._kinds: dict[str, K] = {}
+        self._discovered = False
+        self._lock = threading.RLock()
+
+    def register(self, kind: K) -> K:
+        """Add ``kind``; returns it. Raises ``ValueError`` when another kind already has its name
+        (registering the very same record again is allowed: a module imported twice)."""
+        with self._lock:
+            known = self._kinds.get(kind.name)
+            if known is not None and known != kind:
+                raise ValueError(f"a {self.seam} kind named {kind.name!r} is already registered")
+            self._kinds[kind.name] = kind
+        return kind
+
+    def unregister(self, name: str) -> None:
+        """Remove the kind called ``name`` (a test fixture's cleanup); no error when absent."""
+        with self._lock:
+            self._kinds.pop(name, None)
+
+    def get(self, name: str) -> K:
+        """The kind called ``name``; raises :class:`UnknownKindError` naming the known ones."""
+        self._discover()
+        kind = self._kinds.get(name)
+        if kind is None:
+            raise UnknownKindError(f"unknown {self.seam} kind {name!r}; known: {', '.join(self.names())}")
+        return kind
+
+    def names(self) -> tuple[str, ...]:
+        """Every registered kind's name, sorted."""
+        self._discover()
+        return tuple(sorted(self._kinds))
+
+    def __iter__(self) -> Iterator[K]:
+        """The registered kinds, sorted by name."""
+        self._discover()
+        return iter([self._kinds[name] for name in sorted(self._kinds)])
+
+    def __contains__(self, name: object) -> bool:
+        self._discover()
+        return name in self._kinds
+
+    def _discover(self) -> None:
+        """Import the built-in kind modules and the entry points' modules, once."""
+        with self._lock:
+            if self._discovered:
+                return
+            self._discovered = True  # first, so that a kind module asking the registry does not recurse
+            package = importlib.import_module(self.kinds_package)
+            for module in pkgutil.iter_modules(package.__path__, prefix=self.kinds_package + "."):
+                if not module.name.rpartition(".")[2].startswith("_"):
+                    importlib.import_module(module.name)
+            for entry in entry_points(group=f"routeyard.{self.seam}"):
+                importlib.import_module(entry.value.partition(":")[0])
