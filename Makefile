@@ -18,6 +18,7 @@ lint: install
 	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/ruff format --no-cache --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Tests run a real redis-server (the usage log), headless Chromium (the dashboard) and promtool (the
 # deploy/ Prometheus config), all Debian packages, installed here when missing.

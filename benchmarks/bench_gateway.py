@@ -33,10 +33,10 @@ from benchmarks import litellm_proxy
 from benchmarks.bench_predict import short_prompts
 from benchmarks.machine import describe_machine
 from benchmarks.wrk_load import LoadResult, run_load
+from routeyard.demo.config import SAMPLE_TABLE
 from routeyard.predictor.routerbench_format import load_routerbench_table
 from routeyard.testing.mock_upstream import free_port
 
-SAMPLE = Path(__file__).parent / "data" / "routerbench_0shot_subset.csv.gz"
 PASSTHROUGH_MODEL = "gpt-4-1106-preview"
 CONNECTIONS = (1, 16)
 
@@ -71,7 +71,7 @@ def gateway_config(directory: Path, upstream: str, cache_dir: Path) -> Path:
     from routeyard.predictor.kinds.knn import TUNED_PARAMETERS
     from routeyard.predictor.training import train_predictor
 
-    table = load_routerbench_table(SAMPLE, with_responses=False)
+    table = load_routerbench_table(SAMPLE_TABLE, with_responses=False)
     trained = train_predictor(table, make_embedder("minilm-onnx", cache_dir), "knn", **TUNED_PARAMETERS)
     save_artifact(trained.predictor, trained.manifest, directory / "knn")
     settings = {

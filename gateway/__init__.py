@@ -1,1 +1,4 @@
-"""The routing proxy: HTTP, routing policies, backends, usage. May import judges and predictor."""
+"""The routing proxy (``routeyard.gateway``): HTTP, the request lifecycle, routers, backends, usage.
+
+May import evaluation, judges, policy, predictor, registry and arrays (docs/architecture.md §3).
+"""

@@ -1,7 +1,9 @@
 """The FastAPI application: endpoints, authentication, body limits, and the one place errors are rendered.
 
-``create_app(settings)`` builds everything (nothing happens at import). Endpoints:
-``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz`` (the process serves),
+``create_app(settings)`` builds everything (nothing happens at import); the app's state is one
+:class:`routeyard.gateway.runtime.GatewayRuntime` (``runtime_of(app)``). Endpoints:
+``POST /v1/chat/completions`` (served by ``routeyard.gateway.request_lifecycle`` once authorised, read and
+parsed here), ``GET /v1/models``, ``GET /healthz`` (the process serves),
 ``GET /readyz`` (every router's predictor is loaded); the operators' endpoints (``/metrics``,
 ``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in ``routeyard.gateway.operations``. Routers load in the
 background after start-up; until then requests naming a backend are served and requests naming a
@@ -31,22 +33,23 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from routeyard.gateway.assembly import build_backends, load_routers
-from routeyard.gateway.backends.kinds.openai import pooled_client
-from routeyard.gateway.completions import AUTO_MODEL, Routes, serve_completion
+from routeyard.gateway.backends.http_transport import pooled_client
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.errors import (
     AuthenticationError,
     GatewayError,
     InvalidRequestError,
     NotReadyError,
+    validation_problems,
 )
-from routeyard.gateway.metrics import GatewayMetrics
+from routeyard.gateway.model_catalog import AUTO_MODEL
 from routeyard.gateway.operations import add_operations_routes, watch_state
-from routeyard.gateway.outcome import Outcome, log_refusal
-from routeyard.gateway.recent_requests import RecentRequests
 from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.request_lifecycle import serve_completion
+from routeyard.gateway.request_trace import RequestTrace, log_refusal
+from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.settings import GatewaySettings
-from routeyard.gateway.usage import FanOutUsageLog, InMemoryUsageLog, UsageLog
+from routeyard.gateway.usage import InMemoryUsageLog, UsageLog
 from routeyard.gateway.wire import ChatCompletionRequest, read_body
 from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.embedder_choice import make_embedder
@@ -59,62 +62,57 @@ def create_app(
 ) -> FastAPI:
     """The gateway for ``settings``; ``embedder`` (default: ``settings.embedder``) embeds prompts for
     routers, ``usage_log`` (default: Redis at ``settings.redis_url``, else in memory) receives one record
-    per request and the quality feedbacks."""
-    log = usage_log if usage_log is not None else _usage_log(settings)
-    metrics, recent = GatewayMetrics(), RecentRequests()
-    recorder = FanOutUsageLog(metrics, recent, log)
-    refusals = FanOutUsageLog(metrics, recent)  # requests refused before routing: counted, not logged
-    routes = Routes(
-        backends={},
-        router_names={r.name for r in settings.routers},
-        default_router=settings.default_router,
-    )
-    state: dict[str, Any] = {"ready": not settings.routers}
+    per request and the quality feedbacks. Its state is ``runtime_of(app)``
+    (``routeyard.gateway.runtime``)."""
+    runtime = GatewayRuntime(settings, usage_log if usage_log is not None else _usage_log(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with pooled_client() as client:
-            routes.backends.update(build_backends(settings, client))
-            if isinstance(log, RedisUsageLog):
-                await log.start()
+            runtime.catalog.backends.update(build_backends(settings, client))
+            if isinstance(runtime.usage_log, RedisUsageLog):
+                await runtime.usage_log.start()
             gc.freeze()  # again once the routers load (see _load_routers)
-            loading = asyncio.create_task(_load_routers(settings, embedder, routes, state))
+            loading = asyncio.create_task(_load_routers(runtime, embedder))
             yield
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
-            if state.get("batcher") is not None:
-                await state["batcher"].close()
-            if isinstance(log, RedisUsageLog):
-                await log.close()
+            if runtime.batcher is not None:
+                await runtime.batcher.close()
+            if isinstance(runtime.usage_log, RedisUsageLog):
+                await runtime.usage_log.close()
 
     app = FastAPI(title="routeyard", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(InternalErrors)
-    app.state.routes, app.state.usage_log, app.state.settings = routes, log, settings
-    app.state.runtime = state  # "ready", and the "batcher" once routers load
-    app.state.metrics = metrics
+    app.state.runtime = runtime
     _add_error_handlers(app)
     keys = settings.client_keys()
-    add_operations_routes(app, metrics, recent, recorder, lambda request: _authorize(request, keys))
-    watch_state(metrics, routes, log)
+    add_operations_routes(app, runtime, lambda request: _authorize(request, keys))
+    watch_state(runtime)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        outcome = Outcome(f"req_{uuid.uuid4().hex}", time.perf_counter(), keep_prompt=settings.store_prompts)
+        trace = RequestTrace(
+            f"req_{uuid.uuid4().hex}", time.perf_counter(), keep_prompt=settings.store_prompts
+        )
         try:
-            outcome.client = _authorize(request, keys)
+            trace.client = _authorize(request, keys)
             parsed = _parse(await read_body(request, settings.max_body_bytes))
-            return await serve_completion(parsed, routes, recorder, outcome)
+            return await serve_completion(parsed, runtime, trace)
         except (InvalidRequestError, AuthenticationError, NotReadyError) as exc:
-            log_refusal(refusals, outcome, exc.status)  # upstream failures were logged with their attempts
+            # refused before any backend was called: counted here (upstream failures were logged with
+            # their attempts by the lifecycle)
+            log_refusal(runtime.refusals, trace, exc.status)
             raise
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         _authorize(request, keys)
-        entries = [_model_entry(name, "backend") for name in routes.backends]
-        entries += [_model_entry(name, "router") for name in sorted(routes.router_names)]
-        if settings.default_router:
-            entries.append(_model_entry(AUTO_MODEL, "router", default=settings.default_router))
+        catalog = runtime.catalog
+        entries = [_model_entry(name, "backend") for name in catalog.backends]
+        entries += [_model_entry(name, "router") for name in sorted(catalog.router_names)]
+        if catalog.default_router:
+            entries.append(_model_entry(AUTO_MODEL, "router", default=catalog.default_router))
         return {"object": "list", "data": entries}
 
     @app.get("/healthz")
@@ -123,16 +121,17 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> dict[str, str]:
-        if not state["ready"]:
-            raise NotReadyError(f"not ready: {routes.not_ready_reason}")
+        if not runtime.ready:
+            raise NotReadyError(f"not ready: {runtime.not_ready_reason}")
         return {"status": "ready"}
 
     return app
 
 
-async def _load_routers(
-    settings: GatewaySettings, embedder: Embedder | None, routes: Routes, state: dict[str, Any]
-) -> None:
+async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None) -> None:
+    """Load the embedder (unless given), the batcher and every router into ``runtime``, then mark it
+    ready; a failure is logged and becomes the not-ready reason (backends are still served)."""
+    settings = runtime.settings
     if not settings.routers:
         return
     try:
@@ -140,16 +139,18 @@ async def _load_routers(
             embedder = await asyncio.to_thread(
                 make_embedder, settings.embedder, settings.cache_dir.expanduser()
             )
-        batcher = EmbeddingBatcher(
+        runtime.batcher = EmbeddingBatcher(
             embedder, window=settings.batch_window_ms / 1000.0, max_batch=settings.max_batch
         )
-        state["batcher"] = batcher
-        routes.routers.update(await asyncio.to_thread(load_routers, settings, batcher, routes.backends))
-        state["ready"] = True
+        catalog = runtime.catalog
+        catalog.routers.update(
+            await asyncio.to_thread(load_routers, settings, runtime.batcher, catalog.backends)
+        )
+        runtime.ready = True
         gc.freeze()  # start-up's objects (models, tables) leave the collector: no 150 ms gen-2 pauses
-        logger.info("routers loaded: %s", ", ".join(routes.routers))
+        logger.info("routers loaded: %s", ", ".join(catalog.routers))
     except Exception as exc:  # a broken artifact must not kill the process that serves backends
-        routes.not_ready_reason = f"loading the routers failed: {exc}"
+        runtime.not_ready_reason = f"loading the routers failed: {exc}"
         logger.error("loading the routers failed: %s", exc)
 
 
@@ -183,9 +184,8 @@ def _parse(raw: bytes) -> ChatCompletionRequest:
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidRequestError(f"{where}: {first['msg']}", param=where or None) from exc
+        where, message = validation_problems(exc)[0]
+        raise InvalidRequestError(f"{where}: {message}", param=where or None) from exc
 
 
 def _model_entry(name: str, kind: str, **extra: str) -> dict[str, Any]:

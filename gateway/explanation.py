@@ -2,27 +2,29 @@
 
 Both say which backend answered, for which router, what it was predicted to score and cost, and what
 it did cost; the routing object also lists every candidate and every attempt (with the judge's score
-inside a cascade). Neither ever carries prompt or answer text.
+inside a cascade), and a cascade's ``cascade`` object (:func:`cascade_object`). Neither ever carries
+prompt or answer text.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from routeyard.gateway.backends.backend import Usage
-from routeyard.gateway.outcome import Outcome
+from routeyard.gateway.request_trace import RequestTrace
 from routeyard.gateway.router import Decision
+from routeyard.gateway.routers.cascade import CascadeWalk
 
 
 def routing_object(
-    decision: Decision, backend: str, cost: float, usage: Usage, outcome: Outcome, **extra: Any
+    decision: Decision, backend: str, cost: float, usage: Usage, trace: RequestTrace, **extra: Any
 ) -> dict[str, Any]:
-    """The ``routing`` object of a reply answered by ``backend`` at ``cost`` $; ``extra`` keys are added."""
+    """The ``routing`` object of a reply answered by ``backend`` at ``cost`` $ with ``usage``, listing
+    ``trace``'s attempts so far; ``extra`` keys are added."""
     chosen = decision.candidate(backend)
     return {
-        "request_id": outcome.request_id,
+        "request_id": trace.request_id,
         "router": decision.router if decision.routed else None,
         "backend": backend,
         "willingness_to_pay": _finite_or_none(decision.willingness_to_pay),
@@ -39,7 +41,7 @@ def routing_object(
                 "seconds": round(a.latency_seconds, 4),
                 **({"score": a.score, "judge_reason": a.judge_reason} if a.score is not None else {}),
             }
-            for a in outcome.attempts
+            for a in trace.attempts
         ],
         "candidates": [
             {
@@ -69,12 +71,16 @@ def routing_headers(decision: Decision, backend: str, request_id: str, cost: flo
     return headers
 
 
-def sse(payload: dict[str, Any]) -> str:
-    """One server-sent event carrying ``payload`` as compact JSON."""
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
-
-
-SSE_DONE = "data: [DONE]\n\n"
+def cascade_object(walk: CascadeWalk, threshold: float) -> dict[str, Any]:
+    """A cascade's ``routing.cascade``: its ``threshold``, the walk's budget (None when unlimited), whether
+    the kept answer was accepted, and how many answers came after the first (failovers are not
+    escalations)."""
+    return {
+        "threshold": threshold,
+        "budget_usd": walk.budget_usd if math.isfinite(walk.budget_usd) else None,
+        "accepted": walk.accepted,
+        "escalations": sum(s.reply is not None for s in walk.steps) - 1,
+    }
 
 
 def _finite_or_none(value: float | None) -> float | None:

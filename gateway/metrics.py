@@ -4,19 +4,21 @@
 histograms; the state read at scrape time (circuit breakers, the usage log's buffer) is collected by
 ``routeyard.gateway.operations``.
 Names follow Prometheus conventions: ``routeyard_…_total`` counters, base units (``_seconds``, ``_usd``).
-Labels are backend, router, status and token-kind names only — never prompts or keys. A request refused
-before routing counts with router and backend ``none``.
+Labels are backend, router, status and token-kind names only — never prompts or keys. A request no
+router decided (it named a backend, or was refused before routing) counts with router ``direct``
+(:data:`gateway.usage.DIRECT_ROUTER`, as in ``/v1/stats`` and the exported table); one no backend
+answered, with backend ``none``.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from routeyard.gateway.usage import RouteRecord
+from routeyard.gateway.usage import DIRECT_ROUTER, RouteRecord
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _SCORE_BUCKETS = tuple(i / 10 for i in range(11))
-NO_ROUTER = "none"  # the router label of requests that named a backend
+NO_BACKEND = "none"  # the backend label of requests no backend answered
 
 
 class GatewayMetrics:
@@ -98,8 +100,8 @@ class GatewayMetrics:
 
     def record(self, record: RouteRecord) -> None:
         """Count one request (never raises for a well-formed record)."""
-        router = record.router or NO_ROUTER
-        self.requests.labels(router, record.backend or "none", str(record.status)).inc()
+        router = record.router or DIRECT_ROUTER
+        self.requests.labels(router, record.backend or NO_BACKEND, str(record.status)).inc()
         self.total.labels(router).observe(record.total_seconds)
         if record.router is not None:
             self.routing.labels(router).observe(record.routing_seconds)

@@ -23,11 +23,10 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from routeyard.gateway.completions import Routes
-from routeyard.gateway.errors import InvalidRequestError
-from routeyard.gateway.metrics import GatewayMetrics
-from routeyard.gateway.recent_requests import RecentRequests
+from routeyard.gateway.errors import InvalidRequestError, validation_problems
+from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.usage import UsageLog
 from routeyard.gateway.wire import read_body
 
@@ -43,14 +42,10 @@ class Feedback(BaseModel):
     quality: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
 
 
-def add_operations_routes(
-    app: FastAPI,
-    metrics: GatewayMetrics,
-    recent: RecentRequests,
-    usage_log: UsageLog,
-    authorize: Callable[[Request], Any],
-) -> None:
-    """Add the operators' endpoints to ``app`` (see the module docstring)."""
+def add_operations_routes(app: FastAPI, runtime: GatewayRuntime, authorize: Callable[[Request], Any]) -> None:
+    """Add the operators' endpoints to ``app``, over ``runtime``'s metrics, recent requests and usage log
+    (see the module docstring); ``authorize(request)`` raises for a client without a valid key."""
+    metrics, recent, usage_log = runtime.metrics, runtime.recent, runtime.recorder
     page = resources.files("routeyard.gateway").joinpath("dashboard.html").read_text(encoding="utf-8")
 
     @app.get("/metrics")
@@ -71,23 +66,23 @@ def add_operations_routes(
         try:
             parsed = Feedback.model_validate_json(await read_body(request, MAX_FEEDBACK_BYTES, "feedback"))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or None
-            raise InvalidRequestError(f"{where or 'body'}: {first['msg']}", param=where) from exc
+            where, message = validation_problems(exc)[0]
+            raise InvalidRequestError(f"{where or 'body'}: {message}", param=where or None) from exc
         usage_log.feedback(parsed.request_id, parsed.quality)
         return JSONResponse(
             {"object": "feedback", "request_id": parsed.request_id, "status": "accepted"}, 202
         )
 
 
-def watch_state(metrics: GatewayMetrics, routes: Routes, usage_log: UsageLog) -> None:
-    """Register the metrics read at scrape time: circuit breakers and the usage log's buffer."""
-    metrics.registry.register(_StateCollector(routes, usage_log))
+def watch_state(runtime: GatewayRuntime) -> None:
+    """Register in ``runtime``'s metrics those read at scrape time: the catalog's backends' circuit
+    breakers and the usage log's buffer."""
+    runtime.metrics.registry.register(_StateCollector(runtime.catalog, runtime.usage_log))
 
 
 class _StateCollector(Collector):
-    def __init__(self, routes: Routes, usage_log: UsageLog) -> None:
-        self.routes = routes
+    def __init__(self, catalog: ModelCatalog, usage_log: UsageLog) -> None:
+        self.catalog = catalog
         self.usage_log = usage_log
 
     def collect(self) -> Iterable[Metric]:
@@ -96,7 +91,7 @@ class _StateCollector(Collector):
             "1 while a backend's circuit breaker skips it",
             labels=["backend"],
         )
-        for name, backend in self.routes.backends.items():
+        for name, backend in self.catalog.backends.items():
             breaker = getattr(backend, "breaker", None)
             if breaker is not None:
                 breakers.add_metric([name], 0.0 if breaker.state == "closed" else 1.0)

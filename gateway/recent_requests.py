@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from routeyard.gateway.usage import RouteRecord
+from routeyard.gateway.usage import DIRECT_ROUTER, RouteRecord
 
 
 class RecentRequests:
@@ -48,7 +48,7 @@ class RecentRequests:
             "errors": len(records) - len(answered),
             "errors_by_status": _counts(str(r.status) for r in records if r.status != 200),
             "by_backend": _counts(r.backend for r in answered if r.backend),
-            "by_router": _counts(r.router or "direct" for r in answered),
+            "by_router": _counts(r.router or DIRECT_ROUTER for r in answered),
             "spend_usd": sum(r.cost_usd for r in records),
             "saved_usd": saved,
             "mean_predicted_quality": float(np.mean(quality)) if quality else None,

@@ -13,6 +13,10 @@ from typing import Protocol
 
 logger = logging.getLogger("routeyard.usage")
 
+DIRECT_ROUTER = "direct"
+"""The router name shown for a request no router decided (``RouteRecord.router is None``: it named a
+backend, or was refused before routing) in the metrics, ``/v1/stats`` and the exported table."""
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -34,8 +38,8 @@ class RouteRecord:
 
     request_id: str
     time: float
-    router: str | None
-    backend: str | None
+    router: str | None  # None when no router decided (shown as DIRECT_ROUTER)
+    backend: str | None  # None when no backend answered
     status: int
     prompt_sha256: str
     predicted_quality: float | None = None
@@ -45,7 +49,7 @@ class RouteRecord:
     completion_tokens: int = 0
     routing_seconds: float = 0.0
     total_seconds: float = 0.0
-    streamed: bool = False
+    streamed: bool = False  # the client asked for a stream
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     client: str | None = None  # an id of the client's key (a hash prefix), never the key
     first_token_seconds: float | None = None  # streams: until the first chunk was ready

@@ -5,10 +5,11 @@
 versions is read too, the stream winning) that :mod:`routeyard.gateway.redis_usage_log` writes, and keeps each
 answered request (status 200) that has both a feedback (the last one given for it) and its prompt text
 (the gateway stores prompt text only with ``store_prompts: true``). Each becomes one prompt of an
-:class:`OutcomeTable`: sample_id = request id, dataset = its router (``direct`` when it named a
-backend), quality known only for the backend that answered, cost = what *that backend's* answer cost
-(the last ``ok`` attempt of it: a cascade's earlier calls were other models' costs, so the request's
-total would teach the predictor a wrong price). ``routeyard.predictor.long_format.write_long_table`` writes it
+:class:`OutcomeTable`: sample_id = request id, dataset = its router (``direct``, the
+:data:`routeyard.gateway.usage.DIRECT_ROUTER`, when it named a backend), quality known only for the
+backend that answered, cost = what *that backend's* answer cost (the last ``ok`` attempt of it: a
+cascade's earlier calls were other models' costs, so the request's total would teach the predictor a
+wrong price). ``routeyard.predictor.long_format.write_long_table`` writes it
 for ``routeyard train --format long``.
 
 The log is taken as it is: a request id logged twice keeps its first record (the others are counted
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import redis
 
+from routeyard.gateway.usage import DIRECT_ROUTER
 from routeyard.predictor.outcome_table import OutcomeTable
 
 _PAGE = 1000
@@ -145,7 +147,7 @@ def _answer(fields: dict[str, str]) -> _Answer | None:
         return None
     if not (math.isfinite(cost) and cost >= 0.0) or not isinstance(turns, list) or not turns:
         return None
-    dataset = fields.get("router", "direct")
+    dataset = fields.get("router", DIRECT_ROUTER)
     return _Answer(fields["request_id"], dataset, backend, cost, tuple(str(t) for t in turns))
 
 

@@ -1,8 +1,9 @@
 """The request side of the wire: OpenAI chat-completion requests plus routeyard's ``routing`` options.
 
 Models follow OpenAI's field names and allow unknown fields (``tools``, ``response_format``, …), which
-pass through to the upstream untouched. Only what routing needs is validated here. :func:`read_body`
-reads any endpoint's body under a size limit.
+pass through to the upstream untouched. Only what routing needs is validated here. :func:`content_text`
+is how every part of routeyard reads a message's text; :func:`read_body` reads any endpoint's body under a
+size limit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from routeyard.gateway.errors import RequestTooLargeError
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's or a delta's ``content``, the one way routeyard reads it.
+
+    A string is the text as it is. A list of content parts gives the ``text`` of every part that has one
+    as a string (parts of type ``"text"``, or any part with a ``text`` key), joined by ``"\\n"``; other
+    parts (images, audio, …) and a ``text`` that is not a string count for nothing. Anything else (None
+    for a tool-call turn, a number, an object) is ``""``.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part["text"] for part in content if isinstance(part, dict) and _has_text(part))
+    return ""
+
+
+def _has_text(part: dict[Any, Any]) -> bool:
+    return isinstance(part.get("text"), str)
 
 
 class RoutingOptions(BaseModel):
@@ -42,11 +62,8 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
-        """The message's text: the string, or its text parts joined by newlines."""
-        if isinstance(self.content, str):
-            return self.content
-        parts = self.content or []
-        return "\n".join(str(part.get("text", "")) for part in parts if part.get("type") == "text")
+        """The message's text (:func:`content_text` of its ``content``)."""
+        return content_text(self.content)
 
 
 class ChatCompletionRequest(BaseModel):

@@ -1,1 +1,4 @@
-"""Judges that score an answer in [0, 1]. May import predictor."""
+"""Judges that score an answer in [0, 1] (``routeyard.judges``).
+
+May import policy, predictor, registry and arrays (docs/architecture.md §3).
+"""

@@ -16,17 +16,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from routeyard.predictor.directory_writes import replaced_directory
 from routeyard.predictor.embedder import Embedder
-from routeyard.predictor.kinds.knn import KnnPredictor
-from routeyard.predictor.kinds.mlp import MlpPredictor
+from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.quality_predictor import QualityPredictor
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
-KINDS: dict[str, Any] = {"knn": KnnPredictor, "mlp": MlpPredictor}
 
 
 class ArtifactError(ValueError):
@@ -39,7 +37,7 @@ class Manifest:
 
     Attributes:
         format_version: :data:`FORMAT_VERSION` of the writer.
-        kind: ``"knn"`` or ``"mlp"``.
+        kind: the predictor kind (a name in ``PREDICTOR_KINDS``).
         embedder_identity: :attr:`Embedder.identity` of the embedder the predictor was trained with.
         dimension: the embedding length.
         models: the model names, in prediction column order.
@@ -67,25 +65,53 @@ def save_artifact(predictor: QualityPredictor, manifest: Manifest, directory: st
         (staging / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
 
 
-def read_manifest(directory: str | Path) -> Manifest:
-    """The manifest of the artifact in ``directory``; raises :class:`ArtifactError`."""
+M = TypeVar("M", bound=Manifest)
+
+
+def read_manifest_file(
+    directory: str | Path,
+    manifest_type: type[M],
+    *,
+    error: type[ValueError],
+    what: str,
+    format_version: int,
+    retrain: str,
+) -> M:
+    """The ``manifest.json`` in ``directory`` as a ``manifest_type`` (a :class:`Manifest` or a subclass),
+    checked for ``format_version``; every damage raises ``error``.
+
+    ``what`` names the artifact in messages (``"predictor artifact"``), ``retrain`` the command that
+    makes a new one.
+    """
     path = Path(directory) / MANIFEST_FILE
     try:
         raw = json.loads(path.read_text())
-        manifest = Manifest(**{**raw, "models": tuple(raw["models"])})
+        manifest = manifest_type(**{**raw, "models": tuple(raw["models"])})
     except FileNotFoundError as exc:
-        raise ArtifactError(f"{directory}: not a predictor artifact (no {MANIFEST_FILE})") from exc
+        raise error(f"{directory}: not a {what} (no {MANIFEST_FILE})") from exc
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise ArtifactError(f"{path}: damaged manifest ({type(exc).__name__})") from exc
-    if manifest.format_version != FORMAT_VERSION:
-        raise ArtifactError(
+        raise error(f"{path}: damaged manifest ({type(exc).__name__})") from exc
+    if manifest.format_version != format_version:
+        raise error(
             f"{directory}: artifact format version {manifest.format_version}, this routeyard reads "
-            f"{FORMAT_VERSION}; retrain with `routeyard train`"
+            f"{format_version}; retrain with `{retrain}`"
         )
-    if manifest.kind not in KINDS:
-        raise ArtifactError(
-            f"{directory}: unknown predictor kind {manifest.kind!r}; known: {', '.join(KINDS)}"
-        )
+    return manifest
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    """The manifest of the predictor artifact in ``directory``; raises :class:`ArtifactError`."""
+    manifest = read_manifest_file(
+        directory,
+        Manifest,
+        error=ArtifactError,
+        what="predictor artifact",
+        format_version=FORMAT_VERSION,
+        retrain="routeyard train",
+    )
+    if manifest.kind not in PREDICTOR_KINDS:
+        known = ", ".join(PREDICTOR_KINDS.names())
+        raise ArtifactError(f"{directory}: unknown predictor kind {manifest.kind!r}; known: {known}")
     return manifest
 
 
@@ -108,7 +134,7 @@ def load_artifact(directory: str | Path, embedder: Embedder) -> tuple[QualityPre
     manifest = read_manifest(directory)
     check_embedder(manifest, embedder, directory)
     try:
-        predictor: QualityPredictor = KINDS[manifest.kind].load(
+        predictor = PREDICTOR_KINDS.get(manifest.kind).load(
             Path(directory), manifest.models, manifest.hyperparameters
         )
     except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:

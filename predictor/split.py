@@ -47,13 +47,3 @@ def split_by_dataset(
         is_train = np.isin(table.sample_ids[rows], train_ids)
         splits[dataset] = DatasetSplit(dataset, train=rows[is_train], test=rows[~is_train])
     return splits
-
-
-def train_rows(splits: dict[str, DatasetSplit]) -> IndexArray:
-    """All train row indices of ``splits``, ascending."""
-    return np.sort(np.concatenate([s.train for s in splits.values()]))
-
-
-def test_rows(splits: dict[str, DatasetSplit]) -> IndexArray:
-    """All test row indices of ``splits``, ascending."""
-    return np.sort(np.concatenate([s.test for s in splits.values()]))

@@ -18,8 +18,7 @@ from tqdm import tqdm
 from routeyard.arrays import IndexArray, Vectors
 from routeyard.predictor.artifact import FORMAT_VERSION, Manifest
 from routeyard.predictor.embedder import Embedder, embedding_text
-from routeyard.predictor.kinds.knn import KnnPredictor
-from routeyard.predictor.kinds.mlp import MlpPredictor
+from routeyard.predictor.kinds import PREDICTOR_KINDS, TrainingSet
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.quality_predictor import QualityPredictor
 from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION, split_by_dataset
@@ -80,12 +79,15 @@ def train_predictor(
     progress: bool = False,
     **hyperparameters: Any,
 ) -> TrainedPredictor:
-    """Train a ``kind`` (``"knn"`` or ``"mlp"``) predictor on the table's train split.
+    """Train a predictor of kind ``kind`` (a name in ``PREDICTOR_KINDS``) on the table's train split.
 
     ``embeddings`` (n, d), when given, are the table's prompts already embedded by ``embedder``;
-    ``hyperparameters`` go to the predictor (``k``, ``weighting`` for KNN; ``hidden``, ``epochs``, … for
-    the MLP). Raises ``ValueError`` for an unknown kind or an empty train split.
+    ``hyperparameters`` are the kind's (its ``parameters`` model: ``k``, ``weighting`` for KNN;
+    ``hidden``, ``epochs``, … for the MLP), defaults for the rest. Raises ``ValueError`` for an unknown
+    kind, hyperparameters the kind refuses (a ``pydantic.ValidationError``) or an empty train split.
     """
+    predictor_kind = PREDICTOR_KINDS.get(kind)
+    parameters = predictor_kind.parameters.model_validate(hyperparameters)
     rows, split = train_rows(table, seed=seed, train_fraction=train_fraction)
     if len(rows) == 0:
         raise ValueError("the train split is empty: the table is too small")
@@ -94,14 +96,8 @@ def train_predictor(
         if embeddings is None
         else embeddings[rows]
     )
-    labels = (table.quality[rows], table.missing[rows], table.cost[rows], table.models)
-    predictor: QualityPredictor
-    if kind == "knn":
-        predictor = KnnPredictor(vectors, *labels, **hyperparameters)
-    elif kind == "mlp":
-        predictor = MlpPredictor.train(vectors, *labels, **hyperparameters)
-    else:
-        raise ValueError(f"unknown predictor kind {kind!r}; known: knn, mlp")
+    data = TrainingSet(vectors, table.quality[rows], table.missing[rows], table.cost[rows], table.models)
+    predictor = predictor_kind.train(data, parameters)
     manifest = Manifest(
         format_version=FORMAT_VERSION,
         kind=kind,

@@ -23,9 +23,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib.metadata import entry_points
-from typing import Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 
 class Named(Protocol):
@@ -105,3 +107,41 @@ class Registry(Generic[K]):
                     importlib.import_module(module.name)
             for entry in entry_points(group=f"routeyard.{self.seam}"):
                 importlib.import_module(entry.value.partition(":")[0])
+
+
+class KindConfig(BaseModel):
+    """The configuration of one kind: ``kind`` names it in its registry; unknown fields are errors.
+
+    Each seam subclasses it once (``BackendConfig``, ``JudgeConfig``, ``RouterConfig``), and each kind
+    of that seam once more, with ``kind`` as a ``Literal`` of its name.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+
+
+def kind_union(
+    configs: Mapping[str, type[KindConfig]],
+    *,
+    default: str | None = None,
+    tag_of: Callable[[str], str] | None = None,
+    known: Sequence[str] | None = None,
+) -> Any:
+    """A pydantic discriminated union of ``configs`` (tag → config model), discriminated by ``kind``.
+
+    ``default`` is the tag of an input without ``kind``; ``tag_of`` maps a ``kind`` value to a tag, for
+    a config model that serves several kind names (a predictive router serves every predictor kind).
+    An unknown or missing ``kind`` is a validation error that lists ``known`` (default: the tags).
+    """
+
+    def tag(value: Any) -> str | None:
+        kind = value.get("kind", default) if isinstance(value, dict) else getattr(value, "kind", default)
+        if not isinstance(kind, str):
+            return None
+        return tag_of(kind) if tag_of is not None else kind
+
+    members = tuple(Annotated[model, Tag(name)] for name, model in configs.items())
+    message = f"kind must be one of: {', '.join(known if known is not None else configs)}"
+    discriminator = Discriminator(tag, custom_error_type="unknown_kind", custom_error_message=message)
+    return Annotated[Union[members], discriminator]  # noqa: UP007 — a Union built at run time

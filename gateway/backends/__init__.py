@@ -1,0 +1,1 @@
+"""The Backend seam (``backend.py``), its kinds (``kinds/``) and what HTTP kinds share."""

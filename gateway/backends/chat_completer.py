@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from routeyard.gateway.backends.backend import Backend
-from routeyard.judges.kinds.llm import TextReply
+from routeyard.gateway.wire import content_text
+from routeyard.judges.chat_completer import TextReply
 
 
 class BackendCompleter:
-    """Asks ``backend`` for a deterministic (temperature 0) completion: its first choice's text and the
-    completion's $ cost.
+    """Asks ``backend`` for a deterministic (temperature 0) completion: its first choice's text
+    (:func:`content_text` of its message's ``content``; empty when there is none) and the completion's
+    $ cost.
 
     Raises what the backend raises (``gateway.errors.UpstreamError``); the LLM judge turns that into a
     failed grading.
@@ -23,5 +25,6 @@ class BackendCompleter:
             {"model": self.backend.name, "messages": messages, "temperature": 0}
         )
         choices = reply.body.get("choices") or [{}]
-        content = (choices[0].get("message") or {}).get("content") if isinstance(choices[0], dict) else None
-        return TextReply(content if isinstance(content, str) else "", reply.cost_usd)
+        message = choices[0].get("message") if isinstance(choices[0], dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        return TextReply(content_text(content), reply.cost_usd)

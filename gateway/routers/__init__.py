@@ -1,0 +1,76 @@
+"""Router kinds: one module here per kind of :class:`~routeyard.gateway.router.Router` a gateway serves.
+
+A kind module registers a :class:`RouterKind` in :data:`ROUTER_KINDS` when it is imported: its name, its
+config (a :class:`RouterConfig` subclass) and how to build the router from that config and a
+:class:`RouterContext`. A kind's name is its config's ``kind``, except for ``predictive``, whose config
+serves every predictor kind (``kind: knn``, ``kind: mlp``, …). A new kind is one new module in this
+package (or in another distribution, through the entry-point group ``routeyard.router``);
+:func:`build_router` builds any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+from routeyard.gateway.backends.backend import Backend
+from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.router import Router
+from routeyard.registry import KindConfig, Registry, UnknownKindError
+
+
+class RouterConfig(KindConfig):
+    """A named router clients select with ``model``; each kind subclasses it."""
+
+    name: str = Field(min_length=1)
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """What is wrong with the config that its fields alone do not show (a backend that is not one of
+        ``backends``, the gateway's backend names; a missing or damaged artifact manifest), one sentence
+        each; [] when nothing is. Reads manifests, never loads a model."""
+        return []
+
+
+@dataclass(frozen=True)
+class RouterContext:
+    """What building a router may use: the gateway's micro-``batcher`` of prompt embeddings (and so its
+    embedder) and its ``backends`` by name."""
+
+    batcher: EmbeddingBatcher
+    backends: dict[str, Backend]
+
+
+@dataclass(frozen=True)
+class RouterKind:
+    """A kind of router (see the module docstring).
+
+    Attributes:
+        name: the kind's name, e.g. ``"fixed"``.
+        config: its config model.
+        build: ``build(config, context)`` makes the router from a ``config`` instance; raises
+            ``ValueError`` with a clear message when what the config names does not fit (an artifact
+            that does not load or whose models are no backends).
+    """
+
+    name: str
+    config: type[RouterConfig]
+    build: Callable[[Any, RouterContext], Router]
+
+
+ROUTER_KINDS: Registry[RouterKind] = Registry("router", __name__)
+"""Every router kind, by name."""
+
+
+def build_router(config: RouterConfig, context: RouterContext) -> Router:
+    """The router ``config`` describes, built by the kind whose config class is exactly ``type(config)``.
+
+    Raises ``routeyard.registry.UnknownKindError`` when no registered kind has that config class, and
+    ``ValueError`` when the kind cannot build it.
+    """
+    kind = next((k for k in ROUTER_KINDS if k.config is type(config)), None)
+    if kind is None:
+        raise UnknownKindError(f"no router kind is configured by {type(config).__name__}")
+    return kind.build(config, context)

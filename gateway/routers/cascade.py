@@ -1,4 +1,4 @@
-"""The cascade router: cheap backends first, escalating while a judge rejects the answer.
+"""The ``cascade`` router kind: cheap backends first, escalating while a judge rejects the answer.
 
 **Plan** (:meth:`CascadeRouter.decide`): a predictor (the same artifact kinds as the predictive routers)
 predicts every backend's quality and $ cost for the prompt; the allowed backends are ordered by
@@ -14,6 +14,9 @@ is at fault, not the backend; an answer received before is still kept (:attr:`Ca
 is the 4xx otherwise). The answer kept is the last one received; the cost is the sum of every call,
 the judge's gradings included (an LLM judge pays for each). A step's ``seconds`` is the backend call
 alone, ``judge_seconds`` the judging.
+
+**Config** (:class:`CascadeRouterConfig`): a predictor ``artifact`` (and its ``backends`` mapping), a
+``judge`` of any judge kind (``routeyard.judges.kinds``), the ``threshold``, ``budget_usd`` and ``order``.
 """
 
 from __future__ import annotations
@@ -22,15 +25,23 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from pydantic import Field
 
-from routeyard.gateway.backends.backend import Reply
+from routeyard.gateway.backends.backend import Backend, Reply
+from routeyard.gateway.backends.chat_completer import BackendCompleter
 from routeyard.gateway.errors import NoBackendFitsError, UpstreamError, UpstreamRejectedError
-from routeyard.gateway.router import Decision, PredictiveRouter
-from routeyard.gateway.wire import RoutingOptions
+from routeyard.gateway.router import Decision
+from routeyard.gateway.routers import ROUTER_KINDS, RouterContext, RouterKind
+from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter, predictive_router
+from routeyard.gateway.wire import RoutingOptions, content_text
+from routeyard.judges.chat_completer import ChatCompleter
 from routeyard.judges.judge import Answer, Judge, Judgement, failed_judgement
+from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, JudgeContext, build_judge
 from routeyard.policy.cascade import cascade_order, should_escalate
+from routeyard.registry import kind_union
 
 
 @dataclass(frozen=True)
@@ -176,9 +187,87 @@ def _predicted_cost(decision: Decision, backend: str) -> float:
 
 
 def _answer_of(reply: Reply, model: str) -> Answer:
-    """The first choice's text and finish reason (empty text when the upstream sent none)."""
+    """The first choice's text (``content_text`` of its content: text parts joined) and finish reason
+    (empty text when the upstream sent none)."""
     choices = reply.body.get("choices") or [{}]
     first = choices[0] if isinstance(choices[0], dict) else {}
     message = first.get("message") or {}
-    content = message.get("content") if isinstance(message, dict) else None
-    return Answer(content if isinstance(content, str) else "", first.get("finish_reason"), model)
+    text = content_text(message.get("content")) if isinstance(message, dict) else ""
+    return Answer(text, first.get("finish_reason"), model)
+
+
+# The judge config's union is built when this module is imported: it holds the judge kinds registered
+# then — the built-in ones and those of installed distributions' entry points (``routeyard.judge``),
+# not a kind registered by hand later.
+if TYPE_CHECKING:
+    AnyJudgeConfig = JudgeConfig
+else:
+    AnyJudgeConfig = kind_union({k.name: k.config for k in JUDGE_KINDS}, known=JUDGE_KINDS.names())
+
+
+class CascadeRouterConfig(ArtifactRouterConfig):
+    """``kind: cascade``: the predictor ``artifact`` orders the backends by predicted cost (or ``order``
+    lists them, only those), escalating while ``judge`` scores an answer below ``threshold`` and the
+    next call's predicted cost fits ``budget_usd`` per request. ``willingness_to_pay`` is unused."""
+
+    kind: Literal["cascade"] = "cascade"
+    judge: AnyJudgeConfig | None = None
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    budget_usd: float = Field(default=math.inf, gt=0.0)
+    order: list[str] = Field(default_factory=list)
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """The artifact's, the judge's (prefixed ``judge``), the order's and the mapping's problems."""
+        return (
+            self.artifact_problems(backends)
+            + self.judge_problems(backends)
+            + self.order_problems(backends)
+            + self.mapping_problems(backends)
+        )
+
+    def judge_problems(self, backends: set[str]) -> list[str]:
+        """No judge, or what is wrong with it."""
+        if self.judge is None:
+            return [f"a cascade needs a judge (kind {_one_of(JUDGE_KINDS.names())})"]
+        return [f"judge {problem}" for problem in self.judge.problems(backends)]
+
+    def order_problems(self, backends: set[str]) -> list[str]:
+        """``order`` names backends that are not in ``backends``."""
+        unknown = sorted(set(self.order) - backends)
+        return [f"order names unknown backends {unknown}"] if unknown else []
+
+
+def judge_context(context: RouterContext) -> JudgeContext:
+    """What a judge is built with in a gateway: its embedder, and completers over its backends."""
+    return JudgeContext(context.batcher.embedder, _completers(context.backends))
+
+
+def _completers(backends: dict[str, Backend]) -> Callable[[str], ChatCompleter]:
+    def completer(name: str) -> ChatCompleter:
+        if name not in backends:
+            raise ValueError(f"judge backend {name!r} is not a configured backend")
+        return BackendCompleter(backends[name])
+
+    return completer
+
+
+def build_cascade_router(config: CascadeRouterConfig, context: RouterContext) -> CascadeRouter:
+    """The cascade ``config`` describes; raises ValueError when it has no judge, its judge cannot be
+    built, or its artifact does not fit (see ``predictive_router``)."""
+    if config.judge is None:
+        raise ValueError("a cascade needs a judge")
+    return CascadeRouter(
+        config.name,
+        predictive_router(config, context),
+        build_judge(config.judge, judge_context(context)),
+        threshold=config.threshold,
+        budget_usd=config.budget_usd,
+        order=tuple(config.order),
+    )
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
+CASCADE = ROUTER_KINDS.register(RouterKind("cascade", CascadeRouterConfig, build_cascade_router))

@@ -4,7 +4,8 @@ Features of an (prompt, answer, model) triple: the prompt's embedding p, the ans
 elementwise product p ⊙ a (how the answer relates to *this* question), and a one-hot of the answering
 model among those seen in training (zeros for an unknown model). Each feature is standardised with the
 training set's mean and spread; the score is the logistic of a linear function of them, P(quality ≥ ½).
-Training lives in ``routeyard.judges.judge_training``; this module scores and stores.
+Training lives in ``routeyard.judges.judge_training``; this module scores and stores, and registers the
+judge kind ``learned`` (:class:`LearnedJudgeConfig`: the artifact to load).
 
 Artifact layout (a directory, written whole or not at all)::
 
@@ -22,20 +23,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from routeyard.arrays import FloatArray
 from routeyard.judges.judge import Answer, Judgement
-from routeyard.predictor.artifact import Manifest
+from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, JudgeContext, JudgeKind
+from routeyard.predictor.artifact import MANIFEST_FILE, Manifest, read_manifest_file
 from routeyard.predictor.directory_writes import replaced_directory
 from routeyard.predictor.embedder import Embedder
 
 FORMAT_VERSION = 1
 KIND = "learned-judge"
-MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.npz"
 
 
@@ -126,7 +127,7 @@ class LearnedJudge:
     @classmethod
     def load(cls, directory: str | Path, embedder: Embedder) -> LearnedJudge:
         """The judge saved in ``directory``, for use with ``embedder``; raises JudgeArtifactError."""
-        manifest = _read_manifest(Path(directory))
+        manifest = read_judge_manifest(directory)
         if (embedder.identity, embedder.dimension) != (manifest.embedder_identity, manifest.dimension):
             raise JudgeArtifactError(
                 f"{directory}: trained with embedder {manifest.embedder_identity!r} "
@@ -145,20 +146,41 @@ class LearnedJudge:
         return cls(embedder, weights, manifest)
 
 
-def _read_manifest(directory: Path) -> JudgeManifest:
-    path = directory / MANIFEST_FILE
-    try:
-        raw = json.loads(path.read_text())
-        manifest = JudgeManifest(**{**raw, "models": tuple(raw["models"])})
-    except FileNotFoundError as exc:
-        raise JudgeArtifactError(f"{directory}: not a learned-judge artifact (no {MANIFEST_FILE})") from exc
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise JudgeArtifactError(f"{path}: damaged manifest ({type(exc).__name__})") from exc
+def read_judge_manifest(directory: str | Path) -> JudgeManifest:
+    """The manifest of the learned-judge artifact in ``directory``; raises :class:`JudgeArtifactError`."""
+    manifest = read_manifest_file(
+        directory,
+        JudgeManifest,
+        error=JudgeArtifactError,
+        what="learned-judge artifact",
+        format_version=FORMAT_VERSION,
+        retrain="routeyard train-judge",
+    )
     if manifest.kind != KIND:
         raise JudgeArtifactError(f"{directory}: a {manifest.kind!r} artifact, not a {KIND!r}")
-    if manifest.format_version != FORMAT_VERSION:
-        raise JudgeArtifactError(
-            f"{directory}: format version {manifest.format_version}, this routeyard reads {FORMAT_VERSION}; "
-            "retrain with `routeyard train-judge`"
-        )
     return manifest
+
+
+class LearnedJudgeConfig(JudgeConfig):
+    """``kind: learned``: the learned judge saved in ``artifact`` by ``routeyard train-judge``."""
+
+    kind: Literal["learned"] = "learned"
+    artifact: Path
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """The artifact must be a directory holding a readable learned-judge manifest."""
+        if not self.artifact.is_dir():
+            return [f"artifact {self.artifact} is not a directory"]
+        try:
+            read_judge_manifest(self.artifact)
+        except JudgeArtifactError as exc:
+            return [str(exc)]
+        return []
+
+
+def build_learned_judge(config: LearnedJudgeConfig, context: JudgeContext) -> LearnedJudge:
+    """The learned judge in ``config.artifact`` over ``context.embedder``; raises JudgeArtifactError."""
+    return LearnedJudge.load(config.artifact, context.embedder)
+
+
+LEARNED = JUDGE_KINDS.register(JudgeKind("learned", LearnedJudgeConfig, build_learned_judge))

@@ -1,7 +1,8 @@
 """LLM-as-judge: ask a grading model for a grade from 0 to 10 and read it robustly.
 
-The judge needs only :class:`ChatCompleter` — send chat messages, get the reply's text and its $ cost —
-which the gateway provides over any of its backends (``judges`` does not import ``gateway``). The
+The judge needs only a :class:`~routeyard.judges.chat_completer.ChatCompleter` — send chat messages, get
+the reply's text and its $ cost — which the gateway provides over any of its backends (``judges`` does
+not import ``gateway``); the kind ``llm`` grades through the backend its config names. The
 judgement carries the grading's cost, so a cascade counts what its judge spent. The grading prompt
 asks for a last line ``GRADE: <0-10>``; :func:`parse_grade` also reads ``7/10``, ``{"grade": 7}`` and a
 bare number, and clamps to [0, 10]. A reply without a grade (a refusal, prose, nothing) or a completer
@@ -12,10 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal
 
+from pydantic import Field
+
+from routeyard.judges.chat_completer import ChatCompleter
 from routeyard.judges.judge import Answer, Judgement, failed_judgement
+from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, JudgeContext, JudgeKind
 
 GRADING_INSTRUCTIONS = (
     "You grade answers to questions. Judge only whether the answer is correct and complete for the "
@@ -28,24 +32,6 @@ _PATTERNS = (
     re.compile(r"(\d+(?:\.\d+)?)\s*/\s*10\b"),  # 7/10
     re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*$"),  # a bare number
 )
-
-
-@dataclass(frozen=True)
-class TextReply:
-    """A chat model's reply: its text and what it cost ($)."""
-
-    text: str
-    cost_usd: float = 0.0
-
-
-class ChatCompleter(Protocol):
-    """A chat model the judge can ask; ``name`` says who charges for it."""
-
-    name: str
-
-    async def complete_text(self, messages: list[dict[str, str]]) -> TextReply:
-        """The reply to ``messages``; may raise on any failure (the judge catches it)."""
-        ...
 
 
 def grading_messages(prompt: str, answer: Answer) -> list[dict[str, str]]:
@@ -85,3 +71,23 @@ class LlmJudge:
         if grade is None:
             return Judgement(0.0, "grading reply had no grade", False, cost, grader)
         return Judgement(grade, f"graded {grade * 10:g}/10 by {self.name}", True, cost, grader)
+
+
+class LlmJudgeConfig(JudgeConfig):
+    """``kind: llm``: the gateway backend called ``backend`` grades each answer (and is paid for it)."""
+
+    kind: Literal["llm"] = "llm"
+    backend: str = Field(min_length=1)
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """The grading backend must be one of ``backends``."""
+        return [] if self.backend in backends else [f"backend {self.backend!r} is not a configured backend"]
+
+
+def build_llm_judge(config: LlmJudgeConfig, context: JudgeContext) -> LlmJudge:
+    """An LLM judge grading through ``context.completer(config.backend)`` (which raises ``ValueError``
+    for an unknown backend), named ``llm:<backend>``."""
+    return LlmJudge(context.completer(config.backend), name=f"llm:{config.backend}")
+
+
+LLM = JUDGE_KINDS.register(JudgeKind("llm", LlmJudgeConfig, build_llm_judge))

@@ -1,0 +1,58 @@
+"""Predictor kinds: one module here per kind of ``QualityPredictor`` (predictor/quality_predictor.py).
+
+A kind module registers a :class:`PredictorKind` in :data:`PREDICTOR_KINDS` when it is imported: its name
+(what ``routeyard train --predictor`` and a router's ``kind`` say, and what an artifact's manifest
+records), its hyperparameters as a pydantic model (defaults, bounds and help; the command line's options
+are made from it), how to train one on a :class:`TrainingSet`, and how to load one from an artifact
+directory. A new kind is one new module in this package (or in another distribution, through the
+entry-point group ``routeyard.predictor``); nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from routeyard.arrays import BoolArray, FloatArray, Vectors
+from routeyard.predictor.quality_predictor import QualityPredictor
+from routeyard.registry import Registry
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What a predictor learns from: (n, d) L2-normalised ``embeddings`` of n prompts and, for the m
+    ``models``, (n, m) ``quality`` in [0, 1], the (n, m) ``missing`` mask of unknown qualities and the
+    (n, m) $ ``cost``."""
+
+    embeddings: Vectors
+    quality: FloatArray
+    missing: BoolArray
+    cost: FloatArray
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PredictorKind:
+    """A kind of predictor (see the module docstring).
+
+    Attributes:
+        name: the kind's name, e.g. ``"knn"``.
+        parameters: its hyperparameters; every field has a default and a ``description``.
+        train: ``train(data, parameters)`` fits one; raises ``ValueError`` for data it cannot learn from.
+        load: ``load(directory, models, hyperparameters)`` reads what the predictor's ``save`` wrote, given
+            the manifest's model names and hyperparameters; raises ``OSError``, ``ValueError``,
+            ``KeyError``, ``RuntimeError`` or ``EOFError`` on damaged files.
+    """
+
+    name: str
+    parameters: type[BaseModel]
+    train: Callable[[TrainingSet, Any], QualityPredictor]
+    load: Callable[[Path, tuple[str, ...], dict[str, Any]], QualityPredictor]
+
+
+PREDICTOR_KINDS: Registry[PredictorKind] = Registry("predictor", __name__)
+"""Every predictor kind, by name."""

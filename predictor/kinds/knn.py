@@ -21,21 +21,39 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 
 from routeyard.arrays import Vectors
+from routeyard.predictor.kinds import PREDICTOR_KINDS, PredictorKind, TrainingSet
 from routeyard.predictor.quality_predictor import QualityCostPrediction
 
-WEIGHTINGS = ("uniform", "distance")
+WEIGHTINGS = ("uniform", "distance")  # the values of KnnParameters.weighting
 INDEX_FILE = "index.faiss"
 LABELS_FILE = "labels.npz"
 _SINGLE_THREAD_BELOW = 16  # queries per call
-TUNED_PARAMETERS: dict[str, Any] = {"k": 40, "weighting": "distance", "prior_k": 400, "shrinkage": 0.65}
-"""The best settings measured on the RouterBench subset (benchmarks/RESULTS.md); the CLI's defaults."""
+
+
+class KnnParameters(BaseModel):
+    """The KNN kind's hyperparameters; the defaults are the best measured on the RouterBench subset
+    (benchmarks/RESULTS.md), and the command line's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(default=40, ge=1, description="neighbours that vote")
+    weighting: Literal["uniform", "distance"] = Field(default="distance", description="how votes weigh")
+    prior_k: int = Field(default=400, ge=1, description="the wide neighbourhood's size")
+    shrinkage: float = Field(
+        default=0.65, ge=0.0, le=1.0, description="weight of the wide neighbourhood's mean quality, 0 – 1"
+    )
+
+
+TUNED_PARAMETERS: dict[str, Any] = KnnParameters().model_dump()
+"""The defaults of :class:`KnnParameters` as keyword arguments of :class:`KnnPredictor`."""
 
 
 class KnnPredictor:
@@ -159,3 +177,14 @@ class KnnPredictor:
             shrinkage=float(hyperparameters["shrinkage"]),
             index=index,
         )
+
+
+def _train(data: TrainingSet, parameters: KnnParameters) -> KnnPredictor:
+    return KnnPredictor(
+        data.embeddings, data.quality, data.missing, data.cost, data.models, **parameters.model_dump()
+    )
+
+
+PREDICTOR_KINDS.register(
+    PredictorKind(name="knn", parameters=KnnParameters, train=_train, load=KnnPredictor.load)
+)

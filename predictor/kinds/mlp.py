@@ -20,15 +20,34 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from routeyard.arrays import Vectors
+from routeyard.predictor.kinds import PREDICTOR_KINDS, PredictorKind, TrainingSet
 from routeyard.predictor.quality_predictor import QualityCostPrediction
 
 WEIGHTS_FILE = "weights.pt"
 SCALING_FILE = "scaling.npz"
 _COST_FLOOR = 1e-6  # $; log(0) guard, far below any real call
 _DROPOUT = 0.1
+
+
+class MlpParameters(BaseModel):
+    """The MLP kind's hyperparameters (the defaults of :meth:`MlpPredictor.train`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hidden: int = Field(default=256, ge=1, description="hidden width")
+    epochs: int = Field(default=200, ge=1, description="most epochs (early stop on held-out rows)")
+    learning_rate: float = Field(default=1e-3, gt=0.0, description="AdamW's learning rate")
+    weight_decay: float = Field(default=1e-4, ge=0.0, description="AdamW's weight decay")
+    batch_size: int = Field(default=256, ge=1, description="rows per step")
+    validation_fraction: float = Field(
+        default=0.1, gt=0.0, lt=1.0, description="share of the train rows held out for early stopping"
+    )
+    patience: int = Field(default=10, ge=1, description="epochs without improvement before stopping")
+    seed: int = Field(default=0, description="initialisation and shuffling seed")
 
 
 def _network(dimension: int, hidden: int, n_models: int) -> nn.Sequential:
@@ -187,3 +206,14 @@ def _loss(outputs: torch.Tensor, targets: _Targets, rows: torch.Tensor) -> torch
     quality_loss = (bce * known).sum() / known.sum().clamp(min=1.0)
     cost_loss = nn.functional.mse_loss(outputs[:, m:], targets.log_cost[rows])
     return quality_loss + cost_loss
+
+
+def _train(data: TrainingSet, parameters: MlpParameters) -> MlpPredictor:
+    return MlpPredictor.train(
+        data.embeddings, data.quality, data.missing, data.cost, data.models, **parameters.model_dump()
+    )
+
+
+PREDICTOR_KINDS.register(
+    PredictorKind(name="mlp", parameters=MlpParameters, train=_train, load=MlpPredictor.load)
+)

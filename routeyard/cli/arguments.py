@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from routeyard.cli.embedders import DEFAULT_EMBEDDER, EMBEDDERS
-from routeyard.predictor.kinds.knn import TUNED_PARAMETERS, WEIGHTINGS
 from routeyard.predictor.long_format import load_long_table
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.routerbench_format import load_routerbench_table
@@ -35,35 +33,6 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="do not read or write the on-disk embedding cache"
     )
-
-
-def add_knn_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--k``, ``--weighting``, ``--prior-k``, ``--shrinkage``; defaults are the best measured on the
-    RouterBench subset (benchmarks/RESULTS.md)."""
-    tuned = TUNED_PARAMETERS
-    parser.add_argument(
-        "--k", type=int, default=tuned["k"], help="KNN: neighbours that vote (default %(default)s)"
-    )
-    parser.add_argument(
-        "--weighting",
-        choices=WEIGHTINGS,
-        default=tuned["weighting"],
-        help="KNN: how votes weigh (default %(default)s)",
-    )
-    parser.add_argument(
-        "--prior-k", type=int, default=tuned["prior_k"], help="KNN: wide neighbourhood (default %(default)s)"
-    )
-    parser.add_argument(
-        "--shrinkage",
-        type=float,
-        default=tuned["shrinkage"],
-        help="KNN: weight of the wide neighbourhood's mean quality, 0 – 1 (default %(default)s)",
-    )
-
-
-def knn_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """The KnnPredictor keyword arguments from :func:`add_knn_arguments`' options."""
-    return {"k": args.k, "weighting": args.weighting, "prior_k": args.prior_k, "shrinkage": args.shrinkage}
 
 
 def load_table(path: Path, data_format: str, *, with_responses: bool = False) -> OutcomeTable:

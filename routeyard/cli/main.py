@@ -1,6 +1,6 @@
 """The `routeyard` command line: parse arguments, build objects, call into the layers.
 
-Each command lives in its own module (``routeyard/<name>_command.py``) with ``add_parser`` and ``run``.
+Each command lives in its own module (``routeyard/cli/<name>_command.py``) with ``add_parser`` and ``run``.
 """
 
 from __future__ import annotations

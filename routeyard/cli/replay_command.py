@@ -18,13 +18,16 @@ import numpy as np
 from routeyard.arrays import Vectors
 from routeyard.cli.arguments import (
     add_embedder_arguments,
-    add_knn_arguments,
     add_table_arguments,
-    knn_parameters,
     load_table,
     names,
 )
 from routeyard.cli.embedders import embedder_named
+from routeyard.cli.predictor_options import (
+    add_predictor_options,
+    check_predictor_options,
+    predictor_parameters,
+)
 from routeyard.evaluation.predictions import load_predictions
 from routeyard.evaluation.replay import (
     BASELINES,
@@ -41,6 +44,7 @@ from routeyard.judges.judge_training import held_out_rows, judge_training_hash, 
 from routeyard.judges.kinds.learned import LearnedJudge
 from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact
 from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.quality_predictor import QualityPredictor
 from routeyard.predictor.split import DEFAULT_SEED
@@ -73,9 +77,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--train",
         type=names,
         default=(),
-        help="comma-separated predictor kinds (knn, mlp) to train on the train split on the fly",
+        help="comma-separated predictor kinds to train on the train split on the fly "
+        f"({', '.join(PREDICTOR_KINDS.names())})",
     )
-    add_knn_arguments(parser)
     add_embedder_arguments(parser)
     parser.add_argument(
         "--predictions",
@@ -97,6 +101,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--threshold", type=float, default=0.5, help="judge acceptance threshold")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split and judge seed")
     parser.add_argument("--out", type=Path, required=True, help="directory for the report")
+    add_predictor_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -131,11 +136,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[Predictions]:
+    check_predictor_options(args, tuple(args.train))
     if not args.predictor and not args.train:
         return []
-    unknown = set(args.train) - {"knn", "mlp"}
-    if unknown:
-        raise ValueError(f"--train: unknown predictor kinds {sorted(unknown)}; known: knn, mlp")
+    for kind in args.train:
+        PREDICTOR_KINDS.get(kind)  # an unknown kind fails before anything is embedded
     embedder = embedder_named(args.embedder, cached=not args.no_cache)
     embeddings = embed_prompts(embedder, table.prompts, progress=sys.stderr.isatty())
     out: list[Predictions] = []
@@ -143,7 +148,7 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
         predictor, manifest = _load_for_table(directory, embedder, table, args.seed)
         out.append(_predict(predictor, embeddings, table, _unique(manifest.kind, directory.name, out)))
     for kind in args.train:
-        params = knn_parameters(args) if kind == "knn" else {}
+        params = predictor_parameters(args, kind)
         trained = train_predictor(table, embedder, kind, seed=args.seed, embeddings=embeddings, **params)
         out.append(_predict(trained.predictor, embeddings, table, _unique(kind, "trained", out)))
     return out

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from routeyard.cli.arguments import (
-    add_embedder_arguments,
-    add_knn_arguments,
-    add_table_arguments,
-    knn_parameters,
-    load_table,
-)
+from routeyard.cli.arguments import add_embedder_arguments, add_table_arguments, load_table
 from routeyard.cli.embedders import embedder_named
+from routeyard.cli.predictor_options import (
+    add_predictor_options,
+    check_predictor_options,
+    predictor_parameters,
+)
 from routeyard.predictor.artifact import save_artifact
+from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION
 from routeyard.predictor.training import train_predictor
 
@@ -21,14 +21,11 @@ from routeyard.predictor.training import train_predictor
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "train",
-        help="train a KNN or MLP predictor of every model's quality and cost; write an artifact directory",
+        help="train a predictor of every model's quality and cost; write an artifact directory",
         description="Train on the table's train split (per dataset, seed 42, 70 %%) and write an artifact.",
     )
     add_table_arguments(parser)
-    parser.add_argument("--predictor", choices=("knn", "mlp"), default="knn")
-    add_knn_arguments(parser)
-    parser.add_argument("--hidden", type=int, default=256, help="MLP: hidden width")
-    parser.add_argument("--epochs", type=int, default=200, help="MLP: most epochs (early stop on held-out)")
+    parser.add_argument("--predictor", choices=PREDICTOR_KINDS.names(), default="knn", help="predictor kind")
     parser.add_argument(
         "--train-fraction",
         type=float,
@@ -38,15 +35,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed")
     add_embedder_arguments(parser)
     parser.add_argument("--out", required=True, help="artifact directory to write (replaced whole)")
+    add_predictor_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_predictor_options(args, (args.predictor,))
     table = load_table(args.data, args.format)
     embedder = embedder_named(args.embedder, cached=not args.no_cache)
-    params = (
-        knn_parameters(args) if args.predictor == "knn" else {"hidden": args.hidden, "epochs": args.epochs}
-    )
+    params = predictor_parameters(args, args.predictor)
     trained = train_predictor(
         table,
         embedder,

@@ -1,0 +1,1 @@
+"""The embedded default gateway: its settings (``config.py``) and the bundled RouterBench sample."""

@@ -1,1 +1,1 @@
-"""Router evaluation: points, hulls, AIQ, sweeps and cascades, vectorised over numpy arrays."""
+"""Router evaluation: points, hulls, AIQ, sweeps, cascades, replay and reports, over numpy arrays."""

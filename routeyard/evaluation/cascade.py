@@ -71,8 +71,8 @@ def walked_curve(
     rows = np.arange(len(step_quality))
     costs, qualities = [], []
     for budget in budgets:
-        outcome = walk_cascade(accepted, step_cost, budget)
-        costs.append(outcome.total_cost.mean())
-        qualities.append(step_quality[rows, outcome.stopped_at].mean())
+        stops = walk_cascade(accepted, step_cost, budget)
+        costs.append(stops.total_cost.mean())
+        qualities.append(step_quality[rows, stops.stopped_at].mean())
     labels = tuple(f"B={b:g}" for b in budgets)
     return Curve(router, np.array(costs), np.array(qualities), labels)

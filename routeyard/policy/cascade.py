@@ -37,7 +37,7 @@ def should_escalate(
 
 
 @dataclass(frozen=True)
-class CascadeOutcome:
+class CascadeStops:
     """Where each prompt's cascade stopped and what it spent.
 
     ``stopped_at`` (n,) is the step (0-based position in the cascade) whose answer is kept;
@@ -48,7 +48,7 @@ class CascadeOutcome:
     total_cost: FloatArray
 
 
-def walk_cascade(accepted: BoolArray, step_cost: FloatArray, budget: float) -> CascadeOutcome:
+def walk_cascade(accepted: BoolArray, step_cost: FloatArray, budget: float) -> CascadeStops:
     """Run :func:`should_escalate` over recorded cascades, for all prompts at once.
 
     Args:
@@ -68,4 +68,4 @@ def walk_cascade(accepted: BoolArray, step_cost: FloatArray, budget: float) -> C
     first_accept = np.where(accepted.any(axis=1), accepted.argmax(axis=1), k - 1)
     last_affordable = np.maximum((running <= budget).sum(axis=1) - 1, 0)
     stopped_at = np.minimum(first_accept, last_affordable).astype(np.intp)
-    return CascadeOutcome(stopped_at=stopped_at, total_cost=running[np.arange(n), stopped_at])
+    return CascadeStops(stopped_at=stopped_at, total_cost=running[np.arange(n), stopped_at])

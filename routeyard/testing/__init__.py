@@ -1,0 +1,1 @@
+"""Test support shipped with the package: a controllable OpenAI-compatible upstream, a redis-server."""

@@ -68,4 +68,4 @@ def test_an_artifact_of_another_embedder_or_other_models_is_an_error(tmp_path, c
     err = capsys.readouterr().err
     assert "trained with embedder 'all-MiniLM-L6-v2/mean-pooled'" in err and "Traceback" not in err
     assert main(["replay", "--data", str(SUBSET), "--train", "svm", "--out", str(tmp_path / "r")]) == 2
-    assert "unknown predictor kinds ['svm']" in capsys.readouterr().err
+    assert "unknown predictor kind 'svm'; known: knn, mlp" in capsys.readouterr().err

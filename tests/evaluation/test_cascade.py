@@ -23,10 +23,10 @@ def test_perfect_judge_never_keeps_a_wrong_answer_a_later_affordable_model_gets_
     order = cascade_order(cost.mean(axis=0))
     q, c = quality[:, order], cost[:, order]
     verdicts = simulated_verdicts(q, threshold=0.5, error_rate=0.0, rng=np.random.default_rng(0))
-    outcome = walk_cascade(verdicts, c, budget)
+    stops = walk_cascade(verdicts, c, budget)
     running = np.cumsum(c, axis=1)
-    for i, stop in enumerate(outcome.stopped_at):
-        assert outcome.total_cost[i] == pytest.approx(c[i, : stop + 1].sum())  # costs add up
+    for i, stop in enumerate(stops.stopped_at):
+        assert stops.total_cost[i] == pytest.approx(c[i, : stop + 1].sum())  # costs add up
         if q[i, stop] < 0.5:
             later_affordable_right = (q[i, stop + 1 :] >= 0.5) & (running[i, stop + 1 :] <= budget)
             assert not later_affordable_right.any()

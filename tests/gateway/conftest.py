@@ -9,9 +9,13 @@ import time
 import numpy as np
 import pytest
 import yaml
+from starlette.applications import Starlette
 
 from routeyard.gateway.app import create_app
+from routeyard.gateway.redis_usage_log import RedisUsageLog
+from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import load_settings
+from routeyard.gateway.usage import InMemoryUsageLog
 from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.outcome_table import OutcomeTable
@@ -57,7 +61,9 @@ def upstream():
 @pytest.fixture(scope="session")
 def artifact(tmp_path_factory):
     directory = tmp_path_factory.mktemp("artifact") / "knn"
-    trained = train_predictor(routing_table(), HashingEmbedder(), "knn", train_fraction=1.0, k=3)
+    trained = train_predictor(
+        routing_table(), HashingEmbedder(), "knn", train_fraction=1.0, k=3, weighting="uniform", shrinkage=0.0
+    )
     save_artifact(trained.predictor, trained.manifest, directory)
     return directory
 
@@ -128,7 +134,22 @@ def start_gateway(settings_dict, tmp_path, monkeypatch):
 
 
 def _ready_or_failed(app):
-    return bool(app.state.routes.routers) or "failed" in app.state.routes.not_ready_reason
+    runtime = runtime_of(app)
+    return bool(runtime.catalog.routers) or "failed" in runtime.not_ready_reason
+
+
+def memory_log(app: Starlette) -> InMemoryUsageLog:
+    """The usage log of a gateway started without ``redis_url``."""
+    log = runtime_of(app).usage_log
+    assert isinstance(log, InMemoryUsageLog)
+    return log
+
+
+def redis_log(app: Starlette) -> RedisUsageLog:
+    """The usage log of a gateway started with ``redis_url``."""
+    log = runtime_of(app).usage_log
+    assert isinstance(log, RedisUsageLog)
+    return log
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from routeyard.gateway.runtime import runtime_of
 from tests.gateway.conftest import MATH, POEMS, UPSTREAM_KEY, gateway_settings, start_gateway
 
 
@@ -387,7 +388,8 @@ def test_concurrent_routed_requests_are_embedded_in_micro_batches(gateway_app_an
         )
         await async_client.close()
 
-    batcher = app.state.runtime["batcher"]
+    batcher = runtime_of(app).batcher
+    assert batcher is not None
     before = batcher.batches
     asyncio.run(burst())
     assert 1 <= batcher.batches - before < 32

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from routeyard.gateway.operations import MAX_FEEDBACK_BYTES
-from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
+from tests.gateway.conftest import MATH, POEMS, gateway_settings, memory_log, start_gateway
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +57,11 @@ def test_metrics_count_known_traffic(gateway_app_and_server):
     def grew(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert grew("routeyard_requests_total", router="none", backend="cheap", status="200") == 4
+    assert grew("routeyard_requests_total", router="direct", backend="cheap", status="200") == 4
     assert grew("routeyard_requests_total", router="router-knn", backend="cheap", status="200") == 1
     assert grew("routeyard_requests_total", router="router-knn", backend="dear", status="200") == 1
-    assert grew("routeyard_requests_total", router="none", backend="none", status="502") == 1  # none answered
+    # named a backend directly, and no backend answered
+    assert grew("routeyard_requests_total", router="direct", backend="none", status="502") == 1
     streamed_cost = (10 * 0.5 + 2 * 1.0) / 1e6  # "echo: s" streams 2 words
     cheap_cost = (
         3 * (10 * 0.5 + 5 * 1.0) / 1e6 + streamed_cost + (routed[0].model_extra or {})["routing"]["cost_usd"]
@@ -71,7 +72,7 @@ def test_metrics_count_known_traffic(gateway_app_and_server):
     )
     assert grew("routeyard_tokens_total", backend="cheap", kind="prompt") >= 40
     assert grew("routeyard_routing_seconds_count", router="router-knn") == 2
-    assert grew("routeyard_request_seconds_count", router="none") == 5
+    assert grew("routeyard_request_seconds_count", router="direct") == 5
     assert grew("routeyard_time_to_first_token_seconds_count", backend="cheap") == 1
     assert grew("routeyard_fallbacks_total", backend="broken") == 1  # one failed call (its retries inside)
     assert grew("routeyard_saved_usd_total", router="router-knn") > 0  # the sum went to the cheap model
@@ -84,7 +85,7 @@ def test_feedback_is_accepted_and_kept(gateway_app_and_server):
     request_id = "req_" + "a" * 32
     response = httpx.post(server.url + "/v1/feedback", json={"request_id": request_id, "quality": 0.75})
     assert response.status_code == 202 and response.json()["status"] == "accepted"
-    assert app.state.usage_log.feedbacks[request_id] == 0.75
+    assert memory_log(app).feedbacks[request_id] == 0.75
     assert value(samples(server.url), "routeyard_feedback_total") >= 1
 
 
@@ -119,7 +120,7 @@ def test_feedback_over_the_size_limit_is_an_openai_shaped_413(gateway_app_and_se
         assert response.status_code == 413
         error = response.json()["error"]
         assert error["type"] == "invalid_request_error" and error["code"] == "request_too_large"
-    assert "req_" + "b" * 32 not in app.state.usage_log.feedbacks
+    assert "req_" + "b" * 32 not in memory_log(app).feedbacks
 
 
 def test_feedback_takes_the_client_keys_like_the_api(upstream, artifact, tmp_path, monkeypatch):
@@ -138,4 +139,4 @@ def test_feedback_takes_the_client_keys_like_the_api(upstream, artifact, tmp_pat
     for refused in (anonymous, wrong):
         assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
     assert right.status_code == 202
-    assert dict(app.state.usage_log.feedbacks) == {"req_" + "d" * 32: 1.0}  # only the authorised one
+    assert dict(memory_log(app).feedbacks) == {"req_" + "d" * 32: 1.0}  # only the authorised one

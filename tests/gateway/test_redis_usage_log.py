@@ -18,7 +18,7 @@ from routeyard.predictor.embedder import embedding_text
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.long_format import load_long_table
 from routeyard.testing.redis_server import RedisServer
-from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
+from tests.gateway.conftest import MATH, POEMS, gateway_settings, redis_log, start_gateway
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_records_and_counters_are_right_under_concurrent_load(
     )
     try:
         sent = asyncio.run(burst(server.url, 60, keys=keys))
-        wait_until_written(app.state.usage_log)
+        wait_until_written(redis_log(app))
     finally:
         server.__exit__(None, None, None)
     redis = redis_server.client()
@@ -117,7 +117,7 @@ def test_redis_going_down_mid_load_loses_no_request_and_no_record(
     redis_server, upstream, artifact, tmp_path, monkeypatch
 ):
     app, server = gateway_on(redis_server, upstream, artifact, tmp_path, monkeypatch)
-    log = app.state.usage_log
+    log = redis_log(app)
     try:
         asyncio.run(burst(server.url, 20))
         wait_until_written(log)
@@ -167,7 +167,7 @@ def test_feedback_round_trips_into_export_and_a_retrained_predictor(
             assert response.status_code == 202
             rated[request_id] = (prompt, model, quality)
         client.chat.completions.create(model="cheap", messages=[{"role": "user", "content": "unrated"}])
-        wait_until_written(app.state.usage_log)
+        wait_until_written(redis_log(app))
     finally:
         server.__exit__(None, None, None)
 

@@ -2,6 +2,7 @@
 mid-stream, routers that cannot load. Each is answered clearly, counted, and leaks nothing into logs."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -18,23 +19,29 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from routeyard.gateway.app import create_app
+from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import load_settings
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.testing.mock_upstream import ServerThread
-from tests.gateway.conftest import MATH, gateway_settings, start_gateway
+from tests.gateway.conftest import MATH, gateway_settings, memory_log, start_gateway
 
 SECRET_PROMPT = "my card number is 4111-SECRET-PROMPT"
 
 
 @pytest.fixture(scope="module")
-def gateway(upstream, artifact, tmp_path_factory):
+def gateway_app_and_server(upstream, artifact, tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
-    _, server = start_gateway(
+    app, server = start_gateway(
         gateway_settings(upstream.url, artifact), tmp_path_factory.mktemp("lifecycle"), monkeypatch
     )
-    yield server
+    yield app, server
     server.__exit__(None, None, None)
     monkeypatch.undo()
+
+
+@pytest.fixture(scope="module")
+def gateway(gateway_app_and_server):
+    return gateway_app_and_server[1]
 
 
 def requests_total(url, status):
@@ -44,7 +51,7 @@ def requests_total(url, status):
         for family in text_string_to_metric_families(text)
         for s in family.samples
         if s.name == "routeyard_requests_total"
-        and s.labels == {"router": "none", "backend": "none", "status": status}
+        and s.labels == {"router": "direct", "backend": "none", "status": status}
     )
 
 
@@ -61,6 +68,29 @@ def test_requests_refused_before_routing_are_counted_as_errors(gateway):
     errors = httpx.get(gateway.url + "/v1/stats").json()["errors_by_status"]
     assert errors.get("400", 0) == errors_before.get("400", 0) + 1
     assert errors.get("404", 0) == errors_before.get("404", 0) + 1
+
+
+def test_every_record_says_whether_the_client_asked_for_a_stream_answered_or_not(gateway_app_and_server):
+    app, server = gateway_app_and_server
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    hi: Any = [{"role": "user", "content": "hi"}]
+    records = []
+    for model, stream in [("cheap", False), ("cheap", True), ("broken", False), ("broken", True)]:
+        logged = len(memory_log(app).records)
+        with contextlib.suppress(openai.InternalServerError):  # "broken" answers 502
+            if stream:
+                list(client.chat.completions.create(model=model, messages=hi, stream=True))
+            else:
+                client.chat.completions.create(model=model, messages=hi)
+        wait_until(lambda n=logged: len(memory_log(app).records) > n)
+        records.append(memory_log(app).records[-1])
+    assert [(r.router, r.backend, r.status, r.streamed) for r in records] == [
+        (None, "cheap", 200, False),
+        (None, "cheap", 200, True),
+        (None, None, 502, False),
+        (None, None, 502, True),  # failed before its first chunk: still a streamed request
+    ]
+    assert httpx.get(server.url + "/v1/stats").json()["by_router"]["direct"] >= 2  # no router: "direct"
 
 
 def test_a_willingness_to_pay_suffix_may_be_in_scientific_notation_but_not_negative(gateway):
@@ -118,7 +148,7 @@ def test_an_internal_error_is_a_500_and_no_log_quotes_the_prompt(
     path.write_text(yaml.safe_dump(gateway_settings(upstream.url, artifact)))
     app = create_app(load_settings(path), embedder=FailingEmbedder())
     with ServerThread(app) as server:
-        wait_until(lambda: app.state.runtime["ready"])
+        wait_until(lambda: runtime_of(app).ready)
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
         with pytest.raises(openai.InternalServerError) as caught:
             client.chat.completions.create(
@@ -169,8 +199,8 @@ def test_a_client_hanging_up_mid_stream_is_logged_as_499_and_the_upstream_call_e
             )
             assert next(iter(stream)).choices[0].delta.content == "w0 "
             stream.close()
-            wait_until(lambda: app.state.usage_log.records)
-            (record,) = app.state.usage_log.records
+            wait_until(lambda: memory_log(app).records)
+            (record,) = memory_log(app).records
             assert record.status == 499 and record.backend == "slow"
             assert [a.status for a in record.attempts] == ["client_closed"]
             wait_until(lambda: closed_early)
@@ -187,7 +217,7 @@ def test_routers_that_cannot_load_leave_readyz_503_and_backends_served(
     path.write_text(yaml.safe_dump(gateway_settings(upstream.url, artifact)))
     app = create_app(load_settings(path), embedder=HashingEmbedder(dimension=64))  # not the artifact's
     with ServerThread(app) as server:
-        wait_until(lambda: "failed" in app.state.routes.not_ready_reason)
+        wait_until(lambda: "failed" in runtime_of(app).not_ready_reason)
         ready = httpx.get(server.url + "/readyz")
         assert ready.status_code == 503
         assert "embedder" in ready.json()["error"]["message"]

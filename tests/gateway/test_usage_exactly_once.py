@@ -14,7 +14,7 @@ from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.usage import Attempt, RouteRecord
 from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
-from tests.gateway.conftest import MATH, POEMS
+from tests.gateway.conftest import MATH, POEMS, redis_log
 from tests.gateway.test_redis_usage_log import floats, gateway_on
 
 
@@ -176,7 +176,7 @@ def test_redis_killed_under_load_keeps_every_record_exactly_once(
     proxy_port = free_port()
     proxied = f"redis://127.0.0.1:{proxy_port}/0"  # the log connects at its first write, after start
     app, server = gateway_on(redis_server, upstream, artifact, tmp_path, monkeypatch, redis_url=proxied)
-    log = app.state.usage_log
+    log = redis_log(app)
     try:
         replies, at_kill = asyncio.run(load_through_a_crash(server.url, log, redis_server, proxy_port))
     finally:

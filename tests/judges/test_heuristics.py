@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
+from routeyard.judges.heuristic_checks import HeuristicJudge, WithHeuristics, failed_check
 from routeyard.judges.judge import Answer, Judgement
-from routeyard.judges.kinds.heuristics import HeuristicJudge, WithHeuristics, failed_check
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ import asyncio
 
 import pytest
 
+from routeyard.judges.chat_completer import TextReply
 from routeyard.judges.judge import Answer
-from routeyard.judges.kinds.llm import LlmJudge, TextReply, grading_messages, parse_grade
+from routeyard.judges.kinds.llm import LlmJudge, grading_messages, parse_grade
 
 
 class CannedGrader:

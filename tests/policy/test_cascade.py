@@ -30,30 +30,30 @@ def cascades(draw):
 @given(cascades())
 def test_walk_equals_the_step_by_step_rule(case):
     accepted, cost, budget = case
-    outcome = walk_cascade(accepted, cost, budget)
+    walked = walk_cascade(accepted, cost, budget)
     stops, totals = stepwise(accepted, cost, budget)
-    assert outcome.stopped_at.tolist() == stops
-    np.testing.assert_allclose(outcome.total_cost, totals)
+    assert walked.stopped_at.tolist() == stops
+    np.testing.assert_allclose(walked.total_cost, totals)
 
 
 def test_first_model_always_called_even_over_budget():
-    outcome = walk_cascade(np.array([[False, True]]), np.array([[5.0, 1.0]]), budget=1.0)
-    assert outcome.stopped_at.tolist() == [0]
-    assert outcome.total_cost.tolist() == [5.0]
+    stops = walk_cascade(np.array([[False, True]]), np.array([[5.0, 1.0]]), budget=1.0)
+    assert stops.stopped_at.tolist() == [0]
+    assert stops.total_cost.tolist() == [5.0]
 
 
 def test_escalates_until_accepted_and_costs_add_up():
     accepted = np.array([[False, False, True, True]])
     cost = np.array([[0.1, 0.2, 0.3, 0.4]])
-    outcome = walk_cascade(accepted, cost, budget=10.0)
-    assert outcome.stopped_at.tolist() == [2]
-    assert outcome.total_cost[0] == 0.1 + 0.2 + 0.3
+    stops = walk_cascade(accepted, cost, budget=10.0)
+    assert stops.stopped_at.tolist() == [2]
+    assert stops.total_cost[0] == 0.1 + 0.2 + 0.3
 
 
 def test_budget_stops_escalation_before_the_call_that_would_exceed_it():
     accepted = np.zeros((1, 3), dtype=bool)
-    outcome = walk_cascade(accepted, np.array([[0.1, 0.2, 0.3]]), budget=0.35)
-    assert outcome.stopped_at.tolist() == [1]
+    stops = walk_cascade(accepted, np.array([[0.1, 0.2, 0.3]]), budget=0.35)
+    assert stops.stopped_at.tolist() == [1]
 
 
 def test_should_escalate_on_scalars():

@@ -35,3 +35,21 @@ def test_the_training_hash_changes_with_any_label(table):
 def test_unknown_kinds_are_refused(table):
     with pytest.raises(ValueError, match="unknown predictor kind 'svm'"):
         train_predictor(table, HashingEmbedder(), "svm")
+
+
+def test_hyperparameters_a_kind_does_not_have_or_refuses_are_errors(table):
+    with pytest.raises(ValueError, match="hidden"):
+        train_predictor(table, HashingEmbedder(), "knn", hidden=16)
+    with pytest.raises(ValueError, match="shrinkage"):
+        train_predictor(table, HashingEmbedder(), "knn", shrinkage=1.5)
+
+
+def test_hyperparameters_not_given_take_the_kinds_defaults(table):
+    trained = train_predictor(table, HashingEmbedder(), "knn", k=3)
+    assert trained.predictor.hyperparameters == {
+        "k": 3,
+        "weighting": "distance",
+        "prior_k": 400,
+        "shrinkage": 0.65,
+        "n_indexed": len(trained.train_rows),
+    }

@@ -1,10 +1,13 @@
-"""A backend that answers with one model's recorded responses from an outcome table (the demo's upstreams).
+"""The ``replay`` backend kind: one model's recorded responses from an outcome table (the demo's upstreams).
 
 For a prompt the table holds (same turns), the answer is that model's recorded response and the cost its
 recorded cost. For any other prompt, the answer is the recorded response to a stand-in prompt picked by a
 hash of the text (deterministic, so the same prompt always gets the same answer) and the cost is the
 recorded cost of that stand-in; the reply's ``routeyard_replay`` field says which sample was replayed
-and whether it matched. Usage is estimated (the table records no token counts).
+and whether it matched. Usage is estimated (the table records no token counts). A prompt's turns are the
+text (:func:`content_text`) of its messages but the system ones, as the table stores prompts.
+
+Built from a :class:`ReplayBackendConfig`, each table file is loaded once however many backends replay it.
 """
 
 from __future__ import annotations
@@ -13,14 +16,37 @@ import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
 
 from routeyard.gateway.backends.backend import Reply, Usage
+from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig, BackendContext, BackendKind
 from routeyard.gateway.token_count import count_prompt_tokens, count_tokens
+from routeyard.gateway.wire import content_text
 from routeyard.predictor.embedder import embedding_text
 from routeyard.predictor.outcome_table import OutcomeTable
+from routeyard.predictor.routerbench_format import load_routerbench_table
 
 _STREAM_WORDS_PER_CHUNK = 4
+
+
+class ReplayBackendConfig(BackendConfig):
+    """Answers with the recorded responses of ``model`` (default: the backend's name) in the RouterBench
+    outcome table at ``replay_table``, which must hold responses."""
+
+    kind: Literal["replay"] = "replay"
+    replay_table: Path
+    model: str | None = None
+
+    @property
+    def table_model(self) -> str:
+        """The table's model whose answers are replayed (``model``, or the backend's name)."""
+        return self.model or self.name
+
+    def problems(self) -> list[str]:
+        """A ``replay_table`` that does not exist."""
+        return [] if self.replay_table.exists() else [f"replay_table {self.replay_table} does not exist"]
 
 
 class ReplayBackend:
@@ -91,4 +117,18 @@ class ReplayBackend:
 
 def _turns(body: dict[str, Any]) -> tuple[str, ...]:
     """The user-visible turns of a request body, as the table stores prompts."""
-    return tuple(str(m.get("content") or "") for m in body.get("messages", []) if m.get("role") != "system")
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    return tuple(content_text(m.get("content")) for m in messages if m.get("role") != "system")
+
+
+@cache
+def _table(path: Path) -> OutcomeTable:
+    """The table at ``path`` with its responses, loaded once per path."""
+    return load_routerbench_table(path, with_responses=True)
+
+
+def _build(config: ReplayBackendConfig, context: BackendContext) -> ReplayBackend:
+    return ReplayBackend(config.name, _table(config.replay_table), config.table_model)
+
+
+BACKEND_KINDS.register(BackendKind(name="replay", config=ReplayBackendConfig, build=_build))

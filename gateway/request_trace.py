@@ -1,9 +1,9 @@
 """What one request did, gathered as it goes, and its record in the usage log.
 
-An :class:`Outcome` collects every call to a backend (:class:`gateway.usage.Attempt`) and every upstream
-error; :func:`log_outcome` turns it into the request's one :class:`gateway.usage.RouteRecord` (a hash of
-the prompt, never its text) and a log line without prompt text; :func:`log_refusal` records a request
-refused before routing.
+A :class:`RequestTrace` collects every call to a backend (:class:`gateway.usage.Attempt`) and every
+upstream error; :func:`log_request` turns it into the request's one :class:`gateway.usage.RouteRecord`
+(a hash of the prompt, never its text) and a log line without prompt text; :func:`log_refusal` records a
+request refused before routing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ logger = logging.getLogger("routeyard.gateway")
 
 
 @dataclass
-class Outcome:
+class RequestTrace:
     """The attempts and errors of request ``request_id``, begun at ``started`` (``time.perf_counter``),
     from the client with key id ``client``; ``keep_prompt`` when the prompt text may be logged."""
 
@@ -36,11 +36,32 @@ class Outcome:
     errors: list[UpstreamError] = field(default_factory=list)
     first_token_seconds: float | None = None
 
+    def answered(
+        self,
+        backend: str,
+        cost_usd: float,
+        seconds: float,
+        score: float | None = None,
+        judge_reason: str | None = None,
+    ) -> None:
+        """Note a call to ``backend`` that answered after ``seconds`` for ``cost_usd`` $ (inside a
+        cascade, with the judge's ``score`` and short reason)."""
+        self.attempts.append(Attempt(backend, "ok", cost_usd, seconds, score, judge_reason))
+
+    def graded(self, grader: str, cost_usd: float, seconds: float) -> None:
+        """Note a paid grading of a cascade's answer by ``grader`` (status ``judge``)."""
+        self.attempts.append(Attempt(grader, "judge", cost_usd, seconds))
+
     def failed(self, backend: str, error: UpstreamError, seconds: float) -> None:
         """Note a call to ``backend`` that failed with ``error`` after ``seconds``."""
         self.attempts.append(Attempt(backend, error.code or "upstream_error", 0.0, seconds))
         self.errors.append(error)
         logger.warning("request %s: backend %s failed (%s)", self.request_id, backend, error.code)
+
+    def abandoned(self, backend: str, seconds: float) -> None:
+        """Note a call to ``backend`` whose client went away after ``seconds`` (status ``client_closed``;
+        what the upstream billed is unknown, so it costs 0 here)."""
+        self.attempts.append(Attempt(backend, "client_closed", 0.0, seconds))
 
     @property
     def cost_usd(self) -> float:
@@ -56,50 +77,50 @@ class Outcome:
         )
 
 
-def log_outcome(
+def log_request(
     usage_log: UsageLog,
     request: ChatCompletionRequest,
     decision: Decision,
-    outcome: Outcome,
+    trace: RequestTrace,
     *,
     status: int,
     backend: str | None = None,
     usage: Usage | None = None,
-    streamed: bool = False,
 ) -> None:
-    """Record the request in ``usage_log`` (never blocks) and log one line about it."""
+    """Record the request — answered by ``backend`` with ``usage``, or not (None) — in ``usage_log``
+    with HTTP ``status`` (never blocks), and log one line about it."""
     chosen = decision.candidate(backend) if backend else None
     costs = [c.predicted_cost_usd for c in decision.candidates if c.predicted_cost_usd is not None]
     usage = usage or Usage(0, 0, estimated=True)
-    elapsed = time.perf_counter() - outcome.started
+    elapsed = time.perf_counter() - trace.started
     record = RouteRecord(
-        request_id=outcome.request_id,
+        request_id=trace.request_id,
         time=time.time(),
         router=decision.router if decision.routed else None,
         backend=backend,
         status=status,
         prompt_sha256=hashlib.sha256(embedding_text(request.prompt_turns()).encode()).hexdigest(),
         predicted_quality=chosen.predicted_quality if chosen else None,
-        cost_usd=outcome.cost_usd,
+        cost_usd=trace.cost_usd,
         cost_estimated=usage.estimated,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         routing_seconds=decision.routing_seconds,
         total_seconds=elapsed,
-        streamed=streamed,
-        attempts=tuple(outcome.attempts),
-        client=outcome.client,
-        first_token_seconds=outcome.first_token_seconds,
+        streamed=request.stream,
+        attempts=tuple(trace.attempts),
+        client=trace.client,
+        first_token_seconds=trace.first_token_seconds,
         judge_score=next(
-            (a.score for a in outcome.attempts if a.backend == backend and a.score is not None), None
+            (a.score for a in trace.attempts if a.backend == backend and a.score is not None), None
         ),
         dearest_predicted_cost_usd=max(costs) if costs else None,
-        prompt_turns=request.prompt_turns() if outcome.keep_prompt else None,
+        prompt_turns=request.prompt_turns() if trace.keep_prompt else None,
     )
     usage_log.record(record)
     logger.info(
         "request %s router=%s backend=%s status=%d %.1f ms",
-        outcome.request_id,
+        trace.request_id,
         record.router,
         backend,
         status,
@@ -107,20 +128,20 @@ def log_outcome(
     )
 
 
-def log_refusal(usage_log: UsageLog, outcome: Outcome, status: int) -> None:
+def log_refusal(usage_log: UsageLog, trace: RequestTrace, status: int) -> None:
     """Record a request refused before any backend was called (bad input, a wrong key, a router still
     loading) with HTTP ``status``: no router, no backend, no prompt hash."""
-    elapsed = time.perf_counter() - outcome.started
+    elapsed = time.perf_counter() - trace.started
     usage_log.record(
         RouteRecord(
-            request_id=outcome.request_id,
+            request_id=trace.request_id,
             time=time.time(),
             router=None,
             backend=None,
             status=status,
             prompt_sha256="",
             total_seconds=elapsed,
-            client=outcome.client,
+            client=trace.client,
         )
     )
-    logger.info("request %s refused: status=%d %.1f ms", outcome.request_id, status, elapsed * 1000.0)
+    logger.info("request %s refused: status=%d %.1f ms", trace.request_id, status, elapsed * 1000.0)

@@ -1,0 +1,329 @@
+"""One chat completion, top to bottom: resolve ``model``, decide, call, settle, render, log.
+
+1. **Resolve** ``model``: a backend name (sent there, no routing), a router name, a router name with a
+   willingness-to-pay suffix (``router-knn-0.001``), or ``auto`` for the default router.
+2. **Decide**: the router ranks the backends (a backend named directly is its own one-entry ranking).
+3. **Call**: a cascade router walks its plan (every call whole: the judge needs the full answer);
+   otherwise, before the first byte reaches the client, a failing backend is replaced by the next in the
+   ranking. A request the upstream rejects (a 4xx other than 401/403/404/408/429, which are the
+   backend's failure) is not retried elsewhere.
+4. **Settle**: every call goes into the request's :class:`RequestTrace` (its attempts and $); the answer
+   kept, with what it cost — the reply's own $, or a cascade's whole walk — is a :class:`SettledReply`.
+   A stream settles when its last chunk (the one with ``routeyard_cost_usd``) arrives.
+5. **Render**: whole JSON, an SSE stream relayed chunk by chunk, or a cascade's kept answer as a stream;
+   every reply carries the ``routing`` object (in the last chunk when streamed) and the ``x-routeyard-*``
+   headers (``routeyard.gateway.explanation``).
+6. **Log**: one record per request (``routeyard.gateway.request_trace.log_request``) — a failure too,
+   with the error's status; a stream once it ends: 200, the upstream's error status, 500, or
+   :data:`CLIENT_CLOSED` when the client left first.
+
+Requests refused before a router decided (bad input, unknown model, router not ready, no backend
+allowed) raise and are left to the caller, who counts them (``log_refusal``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.responses import Response
+
+from routeyard.gateway.backends.backend import Backend, Reply, Usage
+from routeyard.gateway.errors import (
+    GatewayError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    NotReadyError,
+    UpstreamError,
+    UpstreamRejectedError,
+)
+from routeyard.gateway.explanation import cascade_object, routing_headers, routing_object
+from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
+from routeyard.gateway.request_trace import RequestTrace, log_request
+from routeyard.gateway.router import Decision, Router
+from routeyard.gateway.routers.cascade import CascadeRouter, CascadeWalk
+from routeyard.gateway.runtime import GatewayRuntime
+from routeyard.gateway.sse import SSE_DONE, completion_chunks, sse
+from routeyard.gateway.usage import UsageLog
+from routeyard.gateway.wire import ChatCompletionRequest, RoutingOptions
+from routeyard.predictor.embedder import embedding_text
+
+logger = logging.getLogger("routeyard.gateway")
+CLIENT_CLOSED = 499  # the status logged for a stream the client abandoned (nginx's convention)
+Chunks = AsyncIterator[dict[str, Any]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SettledReply:
+    """The answer a request keeps, its calls noted in the trace: the ``backend`` that gave it, its
+    completion ``body`` and ``usage``, the $ the reply states (``cost_usd``: the answer's own, or a
+    cascade's whole walk) and, for a cascade, its ``routing.cascade`` object."""
+
+    backend: str
+    body: dict[str, Any]
+    usage: Usage
+    cost_usd: float
+    cascade: dict[str, Any] | None = None
+
+
+async def serve_completion(
+    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace
+) -> Response:
+    """The HTTP response for ``request`` (see the module docstring); raises ``GatewayError`` before
+    anything was sent: an upstream's failure logged first, a refusal not."""
+    decision, router = await _decide(request, runtime)
+    try:
+        if request.stream and not isinstance(router, CascadeRouter):
+            return await _stream(request, runtime, decision, trace)  # settled, rendered and logged as it goes
+        settled = await _call(request, runtime.catalog.backends, router, decision, trace)
+    except UpstreamError as exc:
+        log_request(runtime.recorder, request, decision, trace, status=exc.status)
+        raise
+    body = _render_body(settled, decision, trace)
+    log_request(
+        runtime.recorder, request, decision, trace, status=200, backend=settled.backend, usage=settled.usage
+    )
+    return _render_whole(body, settled, decision, trace, as_stream=request.stream)
+
+
+# 1–2. resolve and decide
+
+
+async def _decide(request: ChatCompletionRequest, runtime: GatewayRuntime) -> tuple[Decision, Router | None]:
+    """The decision for ``request`` and the router that made it (None when ``model`` names a backend)."""
+    options = request.routing or RoutingOptions()
+    catalog = runtime.catalog
+    name, suffix_wtp = _resolve_model(request.model, catalog)
+    if name in catalog.backends:
+        if name in options.exclude:
+            raise InvalidRequestError(f"model {name} is excluded by routing.exclude", param="routing")
+        return Decision(name, None, (name,), (), 0.0), None
+    router = catalog.routers.get(name)
+    if router is None:
+        raise NotReadyError(f"router {name} is not ready: {runtime.not_ready_reason}")
+    if suffix_wtp is not None and options.willingness_to_pay is None:
+        options = options.model_copy(update={"willingness_to_pay": suffix_wtp})
+    return await router.decide(request.prompt_turns(), options, set(catalog.backends)), router
+
+
+def _resolve_model(model: str, catalog: ModelCatalog) -> tuple[str, float | None]:
+    """(backend or router name, willingness to pay from a ``-<w>`` suffix); raises ModelNotFoundError."""
+    if model == AUTO_MODEL and catalog.default_router:
+        return catalog.default_router, None
+    if model in catalog.backends or model in catalog.router_names:
+        return model, None
+    # the longest router name that is a prefix: "router-knn-1e-3" is router-knn at w = 1e-3
+    prefix = max((r for r in catalog.router_names if model.startswith(r + "-")), key=len, default=None)
+    if prefix is None:
+        raise ModelNotFoundError(
+            f"model {model!r} is neither a backend nor a router; see GET /v1/models", param="model"
+        )
+    try:
+        wtp = float(model[len(prefix) + 1 :])
+    except ValueError:
+        wtp = math.nan
+    if not wtp >= 0.0:
+        raise InvalidRequestError(
+            f"model {model}: the suffix after {prefix}- must be a willingness to pay ≥ 0",
+            param="model",
+            code="invalid_willingness_to_pay",
+        )
+    return prefix, wtp
+
+
+# 3. call
+
+
+async def _call(
+    request: ChatCompletionRequest,
+    backends: dict[str, Backend],
+    router: Router | None,
+    decision: Decision,
+    trace: RequestTrace,
+) -> SettledReply:
+    """The settled answer: a cascade router's walk, or else the first of the ranking to answer whole."""
+    if isinstance(router, CascadeRouter):
+        return await _walk_cascade(request, backends, router, decision, trace)
+    name, reply, started = await _fallback(
+        decision, trace, lambda b: backends[b].complete(request.upstream_body(b))
+    )
+    return _settle_reply(name, reply, started, trace)
+
+
+async def _stream(
+    request: ChatCompletionRequest, runtime: GatewayRuntime, decision: Decision, trace: RequestTrace
+) -> StreamingResponse:
+    """The stream of the first of the ranking to send a chunk, relayed; it settles at its last chunk and
+    is logged when it ends."""
+    backends = runtime.catalog.backends
+    name, (first, chunks), started = await _fallback(
+        decision, trace, lambda b: _open_stream(backends[b], request.upstream_body(b))
+    )
+    trace.first_token_seconds = time.perf_counter() - trace.started
+    relay = _relay(first, chunks, name, started, request, decision, trace, runtime.recorder)
+    return _render_stream(relay, name, decision, trace)
+
+
+async def _fallback(
+    decision: Decision, trace: RequestTrace, call: Callable[[str], Awaitable[T]]
+) -> tuple[str, T, float]:
+    """The first backend of ``decision.ranked`` whose ``call`` succeeds, what it returned, and when
+    (``time.perf_counter``) the call started. A failure is noted and the next backend tried; a rejection
+    is raised at once, and when every backend failed, ``trace.exhausted()``."""
+    for name in decision.ranked:
+        started = time.perf_counter()
+        try:
+            return name, await call(name), started
+        except UpstreamRejectedError:
+            raise
+        except UpstreamError as exc:
+            trace.failed(name, exc, time.perf_counter() - started)
+    raise trace.exhausted()
+
+
+async def _open_stream(backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], Chunks]:
+    """``backend``'s stream of ``body`` once its first chunk arrived: (that chunk, the rest)."""
+    chunks = backend.stream(body)
+    return await anext(chunks), chunks
+
+
+async def _walk_cascade(
+    request: ChatCompletionRequest,
+    backends: dict[str, Backend],
+    router: CascadeRouter,
+    decision: Decision,
+    trace: RequestTrace,
+) -> SettledReply:
+    """Walk ``router``'s plan with whole calls, within the request's budget, and settle it."""
+
+    async def call(backend: str) -> Reply:
+        return await backends[backend].complete(request.upstream_body(backend))
+
+    budget = router.budget_for(request.routing or RoutingOptions())
+    walk = await router.walk(decision, embedding_text(request.prompt_turns()), call, budget)
+    return _settle_walk(walk, router.threshold, trace)
+
+
+# 4. settle
+
+
+def _settle_reply(backend: str, reply: Reply, started: float, trace: RequestTrace) -> SettledReply:
+    """``backend``'s whole ``reply`` to a call begun at ``started``, noted in the trace."""
+    trace.answered(backend, reply.cost_usd, time.perf_counter() - started)
+    return SettledReply(backend, reply.body, reply.usage, reply.cost_usd)
+
+
+def _settle_walk(walk: CascadeWalk, threshold: float, trace: RequestTrace) -> SettledReply:
+    """Each call of ``walk`` noted in the trace (a paid grading as one more, charged to its grader); the
+    kept answer at the walk's whole cost. Raises the rejection that ended the walk, or
+    ``trace.exhausted()``, when no answer was kept."""
+    for step in walk.steps:
+        if step.error is not None:
+            trace.failed(step.backend, step.error, step.seconds)
+        elif step.reply is not None and step.judgement is not None:
+            judgement = step.judgement
+            trace.answered(step.backend, step.reply.cost_usd, step.seconds, judgement.score, judgement.reason)
+            if judgement.grader is not None:
+                trace.graded(judgement.grader, judgement.cost_usd, step.judge_seconds)
+    kept = walk.kept
+    if kept is None or kept.reply is None:
+        raise walk.rejection or trace.exhausted()
+    reply = kept.reply
+    return SettledReply(kept.backend, reply.body, reply.usage, walk.cost_usd, cascade_object(walk, threshold))
+
+
+def _settle_last_chunk(
+    chunk: dict[str, Any], backend: str, started: float, usage: Usage, trace: RequestTrace
+) -> tuple[float, Usage]:
+    """A stream's last chunk (it carries ``routeyard_cost_usd``, removed here) noted in the trace: the
+    call's $ and its usage (the chunk's, else ``usage``)."""
+    cost = float(chunk.pop("routeyard_cost_usd"))
+    usage = Usage.from_json(chunk.get("usage")) or usage
+    trace.answered(backend, cost, time.perf_counter() - started)
+    return cost, usage
+
+
+# 5. render
+
+
+def _render_body(settled: SettledReply, decision: Decision, trace: RequestTrace) -> dict[str, Any]:
+    """The completion to send: the upstream's body under the backend's name, its usage (unless the
+    upstream gave one) and the ``routing`` object."""
+    body = {**settled.body, "model": settled.backend}
+    body.setdefault("usage", settled.usage.as_json())
+    extra = {} if settled.cascade is None else {"cascade": settled.cascade}
+    body["routing"] = routing_object(
+        decision, settled.backend, settled.cost_usd, settled.usage, trace, **extra
+    )
+    return body
+
+
+def _render_whole(
+    body: dict[str, Any], settled: SettledReply, decision: Decision, trace: RequestTrace, *, as_stream: bool
+) -> Response:
+    """``body`` as JSON, or (``as_stream``) as the chunks of an SSE stream, with the routing headers."""
+    headers = routing_headers(decision, settled.backend, trace.request_id, settled.cost_usd)
+    if as_stream:
+        return StreamingResponse(completion_chunks(body), media_type="text/event-stream", headers=headers)
+    return JSONResponse(body, headers=headers)
+
+
+def _render_stream(
+    relay: AsyncIterator[str], backend: str, decision: Decision, trace: RequestTrace
+) -> StreamingResponse:
+    """The streamed response: its cost header is the predicted one (the real cost comes last)."""
+    predicted = decision.candidate(backend)
+    cost = predicted.predicted_cost_usd if predicted and predicted.predicted_cost_usd is not None else 0.0
+    headers = routing_headers(decision, backend, trace.request_id, cost)
+    headers["x-routeyard-cost-usd"] = f"{cost:.8g} predicted"
+    return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
+
+
+async def _relay(
+    first: dict[str, Any],
+    chunks: Chunks,
+    backend: str,
+    started: float,
+    request: ChatCompletionRequest,
+    decision: Decision,
+    trace: RequestTrace,
+    usage_log: UsageLog,
+) -> AsyncIterator[str]:
+    """The SSE body: the upstream's chunks, settled and given ``routing`` at the last, an error chunk if
+    the upstream dies; logged once it ends, with the status it ended with (see the module docstring;
+    when the client left first the cost is unknown and logged as 0, and nothing counts as saved)."""
+    status, usage = 200, Usage(0, 0, estimated=True)
+    try:
+        chunk: dict[str, Any] | None = first
+        while chunk is not None:
+            if "routeyard_cost_usd" in chunk:
+                cost, usage = _settle_last_chunk(chunk, backend, started, usage, trace)
+                chunk["routing"] = routing_object(decision, backend, cost, usage, trace)
+            chunk.pop("routeyard_replay", None)
+            yield sse({**chunk, "model": backend})
+            chunk = await anext(chunks, None)
+    except UpstreamError as exc:
+        status = exc.status
+        trace.failed(backend, exc, time.perf_counter() - started)
+        yield sse(exc.body())
+    except (asyncio.CancelledError, GeneratorExit):
+        # the client went away: the upstream's tokens so far are billed, but unknown to us
+        status = CLIENT_CLOSED
+        trace.abandoned(backend, time.perf_counter() - started)
+        raise
+    except Exception as exc:  # a bug must not leave the client waiting: end the stream with an error
+        status = 500
+        logger.error("request %s: stream relay failed (%s)", trace.request_id, type(exc).__name__)
+        yield sse(GatewayError("internal error").body())
+    finally:
+        if isinstance(chunks, AsyncGenerator):
+            await chunks.aclose()  # an abandoned stream's upstream response is closed now, not at GC
+        log_request(usage_log, request, decision, trace, status=status, backend=backend, usage=usage)
+    yield SSE_DONE

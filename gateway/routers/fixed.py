@@ -1,0 +1,49 @@
+"""The ``fixed`` router kind: always the one configured backend (unless the request excludes it)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from routeyard.gateway.errors import NoBackendFitsError
+from routeyard.gateway.router import Candidate, Decision
+from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
+from routeyard.gateway.wire import RoutingOptions
+
+
+class FixedRouter:
+    """Always ``backend``."""
+
+    def __init__(self, name: str, backend: str) -> None:
+        self.name = name
+        self.backend = backend
+
+    async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
+        """Just ``backend``; raises NoBackendFitsError when it is unavailable or the request excludes it."""
+        allowed = self.backend in available and self.backend not in options.exclude
+        if not allowed:
+            raise NoBackendFitsError(f"router {self.name} only routes to {self.backend}, which is excluded")
+        candidate = Candidate(self.backend, None, None, True)
+        return Decision(self.name, None, (self.backend,), (candidate,), 0.0)
+
+
+class FixedRouterConfig(RouterConfig):
+    """``kind: fixed``: always ``backend``."""
+
+    kind: Literal["fixed"] = "fixed"
+    backend: str = Field(min_length=1)
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """``backend`` must be one of ``backends``."""
+        return [] if self.backend in backends else [f"backend {self.backend!r} is not a configured backend"]
+
+
+def build_fixed_router(config: FixedRouterConfig, context: RouterContext) -> FixedRouter:
+    """The fixed router; raises ValueError when its backend is not one of ``context.backends``."""
+    if config.backend not in context.backends:
+        raise ValueError(f"backend {config.backend!r} is not a configured backend")
+    return FixedRouter(config.name, config.backend)
+
+
+FIXED = ROUTER_KINDS.register(RouterKind("fixed", FixedRouterConfig, build_fixed_router))

@@ -1,0 +1,197 @@
+"""The ``predictive`` router kind: willingness-to-pay routing on a trained predictor's quality and cost.
+
+A :class:`PredictiveRouter` embeds the prompt (micro-batched), predicts every model's quality and $ cost
+with a predictor artifact from ``routeyard train``, drops backends the request excludes or that break its
+cost cap or quality floor, and ranks the rest with ``routeyard.policy.willingness_to_pay`` — the same
+function the replay harness scores.
+
+Its config says ``kind: <predictor kind>`` (``knn``, ``mlp``, any registered in
+``routeyard.predictor.kinds.PREDICTOR_KINDS``), which must be the kind its artifact holds. Every router
+over a predictor artifact (the cascade too) shares :class:`ArtifactRouterConfig` and
+:func:`predictive_router`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.errors import NoBackendFitsError
+from routeyard.gateway.router import Assessment, Candidate, Decision
+from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
+from routeyard.gateway.wire import RoutingOptions
+from routeyard.policy.willingness_to_pay import rank_by_willingness_to_pay
+from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact, read_manifest
+from routeyard.predictor.embedder import embedding_text
+from routeyard.predictor.kinds import PREDICTOR_KINDS
+from routeyard.predictor.quality_predictor import QualityPredictor
+
+
+class PredictiveRouter:
+    """Willingness-to-pay routing on a predictor's quality and cost (see the module docstring).
+
+    ``backend_of`` maps the predictor's model names to backend names; models without a backend are
+    never chosen.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        predictor: QualityPredictor,
+        batcher: EmbeddingBatcher,
+        *,
+        willingness_to_pay: float = math.inf,
+        backend_of: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.predictor = predictor
+        self.willingness_to_pay = willingness_to_pay
+        self._batcher = batcher
+        mapping = backend_of or {}
+        self.backends = tuple(mapping.get(model, model) for model in predictor.models)
+        self._model_of = dict(zip(self.backends, predictor.models, strict=True))
+
+    def model_of(self, backend: str) -> str | None:
+        """The predictor's model name that ``backend`` serves (None for a backend it does not know)."""
+        return self._model_of.get(backend)
+
+    async def assess(
+        self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]
+    ) -> Assessment:
+        """Every backend's predicted quality and $ cost for the prompt, and which ones the request allows."""
+        start = time.perf_counter()
+        vector = await self._batcher.embed(embedding_text(turns))
+        prediction = await asyncio.to_thread(self.predictor.predict, vector[None, :])
+        quality, cost = prediction.quality[0], prediction.cost[0]
+        allowed = np.array([b in available and b not in options.exclude for b in self.backends])
+        if options.max_cost_usd is not None:
+            allowed &= cost <= options.max_cost_usd
+        if options.min_quality is not None:
+            allowed &= quality >= options.min_quality
+        if not allowed.any():
+            raise NoBackendFitsError(
+                f"router {self.name}: no backend is allowed under the request's exclude, max_cost_usd "
+                "and min_quality",
+                param="routing",
+            )
+        candidates = tuple(
+            Candidate(b, float(q), float(c), bool(a))
+            for b, q, c, a in zip(self.backends, quality, cost, allowed, strict=True)
+        )
+        return Assessment(quality, cost, allowed, candidates, time.perf_counter() - start)
+
+    async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
+        """The allowed backends ranked by willingness to pay (the request's, else the router's)."""
+        assessment = await self.assess(turns, options, available)
+        w = self.willingness_to_pay if options.willingness_to_pay is None else options.willingness_to_pay
+        (order,) = rank_by_willingness_to_pay(
+            assessment.quality[None, :], assessment.cost[None, :], w, assessment.allowed[None, :]
+        )
+        ranked = tuple(self.backends[j] for j in order)
+        return Decision(self.name, w, ranked, assessment.candidates, assessment.seconds)
+
+
+class ArtifactRouterConfig(RouterConfig):
+    """What every router over a predictor artifact is configured with.
+
+    ``artifact``: a predictor artifact from ``routeyard train`` whose model names are backend names, or
+    are mapped to them by ``backends`` (model → backend). ``willingness_to_pay``: $ per unit quality
+    (``inf``: the best quality, whatever it costs).
+    """
+
+    artifact: Path
+    willingness_to_pay: float = Field(default=math.inf, ge=0.0)
+    backends: dict[str, str] = Field(default_factory=dict)
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """The artifact's and the mapping's problems."""
+        return self.artifact_problems(backends) + self.mapping_problems(backends)
+
+    def artifact_problems(self, backends: set[str]) -> list[str]:
+        """A missing or damaged manifest, or what :meth:`manifest_problems` finds in it."""
+        if not self.artifact.is_dir():
+            return [f"artifact {self.artifact} is not a directory"]
+        try:
+            manifest = read_manifest(self.artifact)
+        except ArtifactError as exc:
+            return [str(exc)]
+        return self.manifest_problems(manifest, backends)
+
+    def manifest_problems(self, manifest: Manifest, backends: set[str]) -> list[str]:
+        """No model of the artifact (mapped by ``self.backends``) is one of ``backends``."""
+        if {self.backends.get(model, model) for model in manifest.models} & backends:
+            return []
+        return [
+            f"none of its artifact's models ({', '.join(manifest.models)}) is a configured "
+            "backend; name backends after them or map them with `backends: {model: backend}`"
+        ]
+
+    def mapping_problems(self, backends: set[str]) -> list[str]:
+        """``self.backends`` maps models to names that are not in ``backends``."""
+        unknown = sorted(set(self.backends.values()) - backends)
+        return [f"backends maps to unknown backends {unknown}"] if unknown else []
+
+
+class PredictiveRouterConfig(ArtifactRouterConfig):
+    """``kind: <predictor kind>`` (``knn``, ``mlp``, …): willingness-to-pay routing on the predictor in
+    ``artifact``, which must be of that kind."""
+
+    kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _is_a_predictor_kind(cls, kind: str) -> str:
+        known = PREDICTOR_KINDS.names()
+        if kind not in known:
+            raise ValueError(f"kind must be a predictor kind: one of {', '.join(known)}")
+        return kind
+
+    def manifest_problems(self, manifest: Manifest, backends: set[str]) -> list[str]:
+        """An artifact of another predictor kind than ``kind``, and the models' problems."""
+        mismatch = kind_mismatch(self.kind, manifest.kind)
+        return ([mismatch] if mismatch else []) + super().manifest_problems(manifest, backends)
+
+
+def kind_mismatch(kind: str, artifact_kind: str) -> str | None:
+    """The message for a router configured with ``kind`` over an artifact of ``artifact_kind``, or None
+    when they are the same."""
+    if kind == artifact_kind:
+        return None
+    return f"kind {kind!r}, but its artifact holds a {artifact_kind!r} predictor; say kind: {artifact_kind}"
+
+
+def predictive_router(
+    config: ArtifactRouterConfig, context: RouterContext, *, kind: str | None = None
+) -> PredictiveRouter:
+    """A predictive router over ``config.artifact`` (loaded for the batcher's embedder).
+
+    Raises ValueError (:class:`ArtifactError` among them) when the artifact does not load, holds another
+    predictor kind than ``kind`` (when given), or none of its models is one of ``context.backends``.
+    """
+    if kind is not None and (mismatch := kind_mismatch(kind, read_manifest(config.artifact).kind)):
+        raise ValueError(mismatch)
+    predictor, _manifest = load_artifact(config.artifact, context.batcher.embedder)
+    router = PredictiveRouter(
+        config.name,
+        predictor,
+        context.batcher,
+        willingness_to_pay=config.willingness_to_pay,
+        backend_of=config.backends,
+    )
+    if not set(router.backends) & set(context.backends):
+        raise ValueError("none of its predictor's models is a configured backend")
+    return router
+
+
+def build_predictive_router(config: PredictiveRouterConfig, context: RouterContext) -> PredictiveRouter:
+    """The predictive router ``config`` describes; raises ValueError (see :func:`predictive_router`)."""
+    return predictive_router(config, context, kind=config.kind)
+
+
+PREDICTIVE = ROUTER_KINDS.register(RouterKind("predictive", PredictiveRouterConfig, build_predictive_router))

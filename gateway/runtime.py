@@ -1,0 +1,70 @@
+"""Everything one gateway app holds while it runs, in one typed object: :class:`GatewayRuntime`.
+
+``create_app`` builds it (nothing starts then), puts it on ``app.state.runtime`` and fills it as the app
+starts: backends in the catalog when it starts serving, then the embedding batcher and the routers in the
+background, and readiness once they are in (or the reason they are not). Tests and tools read it with
+:func:`runtime_of`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+
+from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.metrics import GatewayMetrics
+from routeyard.gateway.model_catalog import ModelCatalog
+from routeyard.gateway.recent_requests import RecentRequests
+from routeyard.gateway.settings import GatewaySettings
+from routeyard.gateway.usage import FanOutUsageLog, UsageLog
+
+STILL_LOADING = "the router's predictor is still loading"
+
+
+@dataclass
+class GatewayRuntime:
+    """One app's state (see the module docstring).
+
+    Attributes:
+        settings: what the app was built from.
+        usage_log: where each served request's record and each feedback go (Redis or memory).
+        metrics: the Prometheus metrics (``GET /metrics``).
+        recent: the last requests, summed up for ``GET /v1/stats``.
+        catalog: what ``model`` can name; its backends and routers are added as the app starts.
+        ready: every configured router is loaded (True from the start when there are none).
+        not_ready_reason: why not, while not ready (loading, or what made loading fail).
+        batcher: the prompt embeddings' micro-batcher, once the routers start loading (None before,
+            and always without routers).
+        recorder: metrics, recent requests and the usage log: where a served request is recorded.
+        refusals: metrics and recent requests only: a request refused before routing is counted, not
+            logged.
+    """
+
+    settings: GatewaySettings
+    usage_log: UsageLog
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    recent: RecentRequests = field(default_factory=RecentRequests)
+    catalog: ModelCatalog = field(init=False)
+    ready: bool = field(init=False)
+    not_ready_reason: str = STILL_LOADING
+    batcher: EmbeddingBatcher | None = None
+    recorder: FanOutUsageLog = field(init=False)
+    refusals: FanOutUsageLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = ModelCatalog(
+            router_names={r.name for r in self.settings.routers},
+            default_router=self.settings.default_router,
+        )
+        self.ready = not self.settings.routers
+        self.recorder = FanOutUsageLog(self.metrics, self.recent, self.usage_log)
+        self.refusals = FanOutUsageLog(self.metrics, self.recent)
+
+
+def runtime_of(app: Starlette) -> GatewayRuntime:
+    """The runtime of an app ``create_app`` built; raises TypeError for any other app."""
+    runtime = getattr(app.state, "runtime", None)
+    if not isinstance(runtime, GatewayRuntime):
+        raise TypeError("not a routeyard gateway app: app.state.runtime is not a GatewayRuntime")
+    return runtime

@@ -1,0 +1,84 @@
+"""The wheel: one import namespace, `routeyard`, with gateway/, predictor/ and judges/ inside it.
+
+gateway/, predictor/ and judges/ are top-level folders linked into routeyard/ (docs/architecture.md,
+packaging); the wheel must carry them as routeyard/gateway/… and install nothing else at top level.
+The wheel is built from a copy of the source tree, so the build's scratch files (build/, *.egg-info)
+never land in the working tree, with the venv's setuptools and no index: no download, a few seconds.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+# What a build must not see: tool caches, the venv, earlier builds (they are not part of the source).
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", "*_cache", ".hypothesis", "build", "dist", "*.egg-info", "replay-demo"
+)
+PIP_QUIET = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+
+
+def pip(*arguments: str | Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        env=PIP_QUIET,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = tmp_path_factory.mktemp("source") / "routeyard-src"
+    # symlinks=True keeps routeyard/gateway -> ../gateway a link, as in a clone: the build must follow it.
+    shutil.copytree(ROOT, source, symlinks=True, ignore=NOT_SOURCE)
+    assert (source / "routeyard" / "gateway").is_symlink()
+    out = tmp_path_factory.mktemp("wheel")
+    pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", out, source)
+    (built,) = out.glob("routeyard-*.whl")
+    return built
+
+
+def test_the_wheel_holds_only_the_routeyard_package(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    tops = {name.split("/", 1)[0] for name in names}
+    (dist_info,) = (top for top in tops if top.endswith(".dist-info"))
+    assert tops == {"routeyard", dist_info}, sorted(tops)
+    for needed in (
+        "routeyard/gateway/app.py",
+        "routeyard/gateway/dashboard.html",
+        "routeyard/predictor/kinds/knn.py",
+        "routeyard/judges/judge.py",
+        "routeyard/demo/data/routerbench_0shot_subset.csv.gz",
+    ):
+        assert needed in names, needed
+
+
+def test_the_wheel_declares_routeyard_as_its_only_top_level_name(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        top_levels = [name for name in archive.namelist() if name.endswith(".dist-info/top_level.txt")]
+        for name in top_levels:  # optional in a wheel; setuptools writes it
+            assert archive.read(name).decode().split() == ["routeyard"]
+
+
+def test_installing_the_wheel_creates_only_routeyard_and_its_dist_info(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    pip("install", "--no-deps", "--no-index", "--target", target, wheel)
+    entries = {entry.name for entry in target.iterdir()}
+    (dist_info,) = (name for name in entries if name.endswith(".dist-info"))
+    # bin/ is where pip --target puts the `routeyard` console script: a script, not an importable name.
+    assert entries - {"bin"} == {"routeyard", dist_info}, sorted(entries)
+    if "bin" in entries:
+        assert {script.name for script in (target / "bin").iterdir()} == {"routeyard"}
+    for linked in ("gateway", "predictor", "judges"):
+        installed = target / "routeyard" / linked
+        assert installed.is_dir() and not installed.is_symlink(), installed
+        assert (installed / "__init__.py").is_file()
