@@ -7,7 +7,7 @@ SAMPLE := routeyard/demo/data/routerbench_0shot_subset.csv.gz
 
 install: $(VENV)/.installed
 
-# torch goes in first, pinned, so nothing later can pull the CUDA build (design.md §6).
+# torch goes in first, pinned, so nothing later can pull the CUDA build (architecture.md §9).
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0

@@ -68,11 +68,10 @@ def gateway_config(directory: Path, upstream: str, cache_dir: Path) -> Path:
     """routeyard.yaml: the 11 RouterBench models as backends on the mock, and a KNN router over them."""
     from routeyard.predictor.artifact import save_artifact
     from routeyard.predictor.embedder_choice import make_embedder
-    from routeyard.predictor.kinds.knn import TUNED_PARAMETERS
     from routeyard.predictor.training import train_predictor
 
     table = load_routerbench_table(SAMPLE_TABLE, with_responses=False)
-    trained = train_predictor(table, make_embedder("minilm-onnx", cache_dir), "knn", **TUNED_PARAMETERS)
+    trained = train_predictor(table, make_embedder("minilm-onnx", cache_dir), "knn")  # the tuned defaults
     save_artifact(trained.predictor, trained.manifest, directory / "knn")
     settings = {
         "backends": [{"name": m, "base_url": upstream + "/v1", "model": "echo"} for m in table.models],

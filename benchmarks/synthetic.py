@@ -1,4 +1,4 @@
-"""A seeded synthetic outcome table shaped like RouterBench's full 0-shot table (design.md §7).
+"""A seeded synthetic outcome table shaped like RouterBench's full 0-shot table (architecture.md §7).
 
 It stands in for ``routerbench_0shot.pkl`` (not reachable here) in performance work and in tests of
 learned routers, so it is structured rather than noise:

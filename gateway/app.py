@@ -40,7 +40,6 @@ from routeyard.gateway.errors import (
     GatewayError,
     InvalidRequestError,
     NotReadyError,
-    validation_problems,
 )
 from routeyard.gateway.model_catalog import AUTO_MODEL
 from routeyard.gateway.operations import add_operations_routes, watch_state
@@ -53,6 +52,7 @@ from routeyard.gateway.usage import InMemoryUsageLog, UsageLog
 from routeyard.gateway.wire import ChatCompletionRequest, read_body
 from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.embedder_choice import make_embedder
+from routeyard.validation import validation_problems
 
 logger = logging.getLogger("routeyard.gateway")
 

@@ -16,15 +16,13 @@ Every failure a client can see is one of these, rendered in one place (``routeya
         └── BackendUnavailableError   503 service_unavailable     (every candidate failed or is cooling down)
 
 Messages never contain prompt text or upstream keys: they name backends, fields and statuses only.
-:func:`validation_problems` is how a pydantic ``ValidationError`` is put into words, for requests and
-configuration alike.
+A pydantic ``ValidationError`` is put into words by ``routeyard.validation.validation_problems``, for
+requests and configuration alike.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from pydantic import ValidationError
 
 
 class GatewayError(Exception):
@@ -104,10 +102,3 @@ class BackendUnavailableError(UpstreamError):
     status = 503
     type = "service_unavailable"
     default_code = "backend_unavailable"
-
-
-def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """Every error of ``exc``, in pydantic's order, as (where, message): ``where`` is the dotted location
-    (``messages.0.role``; ``""`` for the root object itself), ``message`` pydantic's own words (the
-    rejected input itself is left out). Never empty for a raised ``ValidationError``."""
-    return [(".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()]

@@ -14,7 +14,7 @@ from typing import Any
 from routeyard.gateway.backends.backend import Usage
 from routeyard.gateway.request_trace import RequestTrace
 from routeyard.gateway.router import Decision
-from routeyard.gateway.routers.cascade import CascadeWalk
+from routeyard.gateway.walk import Walk
 
 
 def routing_object(
@@ -71,12 +71,12 @@ def routing_headers(decision: Decision, backend: str, request_id: str, cost: flo
     return headers
 
 
-def cascade_object(walk: CascadeWalk, threshold: float) -> dict[str, Any]:
-    """A cascade's ``routing.cascade``: its ``threshold``, the walk's budget (None when unlimited), whether
+def cascade_object(walk: Walk) -> dict[str, Any]:
+    """A walk's ``routing.cascade``: its ``threshold``, the walk's budget (None when unlimited), whether
     the kept answer was accepted, and how many answers came after the first (failovers are not
     escalations)."""
     return {
-        "threshold": threshold,
+        "threshold": walk.threshold,
         "budget_usd": walk.budget_usd if math.isfinite(walk.budget_usd) else None,
         "accepted": walk.accepted,
         "escalations": sum(s.reply is not None for s in walk.steps) - 1,

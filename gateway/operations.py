@@ -23,12 +23,13 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from routeyard.gateway.errors import InvalidRequestError, validation_problems
+from routeyard.gateway.errors import InvalidRequestError
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.usage import UsageLog
 from routeyard.gateway.wire import read_body
+from routeyard.validation import validation_problems
 
 MAX_FEEDBACK_BYTES = 4096  # a feedback is ~80 bytes of JSON
 

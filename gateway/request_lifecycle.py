@@ -47,10 +47,10 @@ from routeyard.gateway.explanation import cascade_object, routing_headers, routi
 from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
 from routeyard.gateway.request_trace import RequestTrace, log_request
 from routeyard.gateway.router import Decision, Router
-from routeyard.gateway.routers.cascade import CascadeRouter, CascadeWalk
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.sse import SSE_DONE, completion_chunks, sse
 from routeyard.gateway.usage import UsageLog
+from routeyard.gateway.walk import Walk, WalkingRouter
 from routeyard.gateway.wire import ChatCompletionRequest, RoutingOptions
 from routeyard.predictor.embedder import embedding_text
 
@@ -80,7 +80,7 @@ async def serve_completion(
     anything was sent: an upstream's failure logged first, a refusal not."""
     decision, router = await _decide(request, runtime)
     try:
-        if request.stream and not isinstance(router, CascadeRouter):
+        if request.stream and not isinstance(router, WalkingRouter):
             return await _stream(request, runtime, decision, trace)  # settled, rendered and logged as it goes
         settled = await _call(request, runtime.catalog.backends, router, decision, trace)
     except UpstreamError as exc:
@@ -148,9 +148,9 @@ async def _call(
     decision: Decision,
     trace: RequestTrace,
 ) -> SettledReply:
-    """The settled answer: a cascade router's walk, or else the first of the ranking to answer whole."""
-    if isinstance(router, CascadeRouter):
-        return await _walk_cascade(request, backends, router, decision, trace)
+    """The settled answer: a walking router's walk, or else the first of the ranking to answer whole."""
+    if isinstance(router, WalkingRouter):
+        return await _walk(request, backends, router, decision, trace)
     name, reply, started = await _fallback(
         decision, trace, lambda b: backends[b].complete(request.upstream_body(b))
     )
@@ -194,21 +194,21 @@ async def _open_stream(backend: Backend, body: dict[str, Any]) -> tuple[dict[str
     return await anext(chunks), chunks
 
 
-async def _walk_cascade(
+async def _walk(
     request: ChatCompletionRequest,
     backends: dict[str, Backend],
-    router: CascadeRouter,
+    router: WalkingRouter,
     decision: Decision,
     trace: RequestTrace,
 ) -> SettledReply:
-    """Walk ``router``'s plan with whole calls, within the request's budget, and settle it."""
+    """Walk ``router``'s plan with whole calls and settle it."""
 
     async def call(backend: str) -> Reply:
         return await backends[backend].complete(request.upstream_body(backend))
 
-    budget = router.budget_for(request.routing or RoutingOptions())
-    walk = await router.walk(decision, embedding_text(request.prompt_turns()), call, budget)
-    return _settle_walk(walk, router.threshold, trace)
+    prompt = embedding_text(request.prompt_turns())
+    walk = await router.walk(decision, prompt, call, request.routing or RoutingOptions())
+    return _settle_walk(walk, trace)
 
 
 # 4. settle
@@ -220,7 +220,7 @@ def _settle_reply(backend: str, reply: Reply, started: float, trace: RequestTrac
     return SettledReply(backend, reply.body, reply.usage, reply.cost_usd)
 
 
-def _settle_walk(walk: CascadeWalk, threshold: float, trace: RequestTrace) -> SettledReply:
+def _settle_walk(walk: Walk, trace: RequestTrace) -> SettledReply:
     """Each call of ``walk`` noted in the trace (a paid grading as one more, charged to its grader); the
     kept answer at the walk's whole cost. Raises the rejection that ended the walk, or
     ``trace.exhausted()``, when no answer was kept."""
@@ -236,7 +236,7 @@ def _settle_walk(walk: CascadeWalk, threshold: float, trace: RequestTrace) -> Se
     if kept is None or kept.reply is None:
         raise walk.rejection or trace.exhausted()
     reply = kept.reply
-    return SettledReply(kept.backend, reply.body, reply.usage, walk.cost_usd, cascade_object(walk, threshold))
+    return SettledReply(kept.backend, reply.body, reply.usage, walk.cost_usd, cascade_object(walk))
 
 
 def _settle_last_chunk(

@@ -29,12 +29,12 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig
-from routeyard.gateway.errors import validation_problems
 from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig
 from routeyard.judges.kinds import JUDGE_KINDS
 from routeyard.predictor.embedder_choice import EMBEDDERS
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.registry import kind_union
+from routeyard.validation import validation_problems
 
 PREDICTIVE_ROUTER = "predictive"  # the router kind that every predictor kind's name selects
 

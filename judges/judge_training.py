@@ -1,6 +1,6 @@
 """Training the learned judge on an outcome table's recorded answers, and scoring tables with it.
 
-A training example is one (prompt, model) cell of the table's train split (design.md §3: seed 42,
+A training example is one (prompt, model) cell of the table's train split (architecture.md §7: seed 42,
 70/30 per dataset) with a recorded answer and a known quality; its label is quality ≥ ½. Every prompt and
 every answer is embedded once (through the embedder's cache, when it has one). The classifier is
 scikit-learn's L2-regularised logistic regression on standardised features; only its weights are kept.

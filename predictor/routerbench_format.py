@@ -1,6 +1,6 @@
 """RouterBench's wide outcome-table format: one row per prompt, three columns per model.
 
-Columns (design.md §3): ``sample_id``, ``prompt``, ``eval_name``, and for every model ``<model>``
+Columns (architecture.md §7): ``sample_id``, ``prompt``, ``eval_name``, and for every model ``<model>``
 (quality), ``<model>|model_response`` and ``<model>|total_cost`` ($), plus RouterBench's derived
 ``oracle_model_to_route_to``, which is ignored. The models are the columns ending in ``|model_response``
 in file order (or, in a file written without responses, those ending in ``|total_cost``). The file may

@@ -1,6 +1,6 @@
 """Training a quality predictor on an outcome table's train split, ready to save as an artifact.
 
-The rows trained on are the union of every dataset's train split (design.md §3: seed 42, 70/30), so
+The rows trained on are the union of every dataset's train split (architecture.md §7: seed 42, 70/30), so
 a replay of the same table scores the predictor on prompts it never saw; ``train_fraction=1.0`` trains
 on every row (for a production artifact). Prompts are embedded as :func:`embedding_text` of their turns.
 """
@@ -8,20 +8,22 @@ on every row (for a production artifact). Prompts are embedded as :func:`embeddi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ValidationError
 from tqdm import tqdm
 
 from routeyard.arrays import IndexArray, Vectors
 from routeyard.predictor.artifact import FORMAT_VERSION, Manifest
 from routeyard.predictor.embedder import Embedder, embedding_text
-from routeyard.predictor.kinds import PREDICTOR_KINDS, TrainingSet
+from routeyard.predictor.kinds import PREDICTOR_KINDS, PredictorKind, TrainingSet
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.quality_predictor import QualityPredictor
 from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION, split_by_dataset
+from routeyard.validation import validation_problems
 
 _CHUNK = 512  # prompts per embedding call: a progress step, and a bound on memory
 
@@ -75,19 +77,19 @@ def train_predictor(
     *,
     seed: int = DEFAULT_SEED,
     train_fraction: float = DEFAULT_TRAIN_FRACTION,
+    hyperparameters: Mapping[str, Any] | None = None,
     embeddings: Vectors | None = None,
     progress: bool = False,
-    **hyperparameters: Any,
 ) -> TrainedPredictor:
     """Train a predictor of kind ``kind`` (a name in ``PREDICTOR_KINDS``) on the table's train split.
 
     ``embeddings`` (n, d), when given, are the table's prompts already embedded by ``embedder``;
     ``hyperparameters`` are the kind's (its ``parameters`` model: ``k``, ``weighting`` for KNN;
     ``hidden``, ``epochs``, … for the MLP), defaults for the rest. Raises ``ValueError`` for an unknown
-    kind, hyperparameters the kind refuses (a ``pydantic.ValidationError``) or an empty train split.
+    kind, hyperparameters the kind refuses (every problem in one line) or an empty train split.
     """
     predictor_kind = PREDICTOR_KINDS.get(kind)
-    parameters = predictor_kind.parameters.model_validate(hyperparameters)
+    parameters = _parameters(predictor_kind, hyperparameters or {})
     rows, split = train_rows(table, seed=seed, train_fraction=train_fraction)
     if len(rows) == 0:
         raise ValueError("the train split is empty: the table is too small")
@@ -110,3 +112,12 @@ def train_predictor(
         source=table.source,
     )
     return TrainedPredictor(predictor, manifest, rows)
+
+
+def _parameters(kind: PredictorKind, hyperparameters: Mapping[str, Any]) -> BaseModel:
+    """The kind's parameters model filled from ``hyperparameters``; raises ``ValueError`` in one line."""
+    try:
+        return kind.parameters.model_validate(dict(hyperparameters))
+    except ValidationError as exc:
+        problems = "; ".join(f"{where or '<root>'}: {message}" for where, message in validation_problems(exc))
+        raise ValueError(f"{kind.name} hyperparameters: {problems}") from exc

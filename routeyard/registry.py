@@ -15,7 +15,9 @@ A registry finds its kinds the first time it is asked for one:
   entry point naming a module to import (``[project.entry-points."routeyard.predictor"] toy = "pkg.toy"``);
 - kinds registered by hand (a test fixture) count from the moment they are registered.
 
-Importing a registry imports no kind: nothing happens at import time.
+Importing a registry imports no kind: nothing happens at import time. A pydantic union built from a
+registry (:func:`kind_union`) knows the kinds registered when it is built: the gateway's settings build
+theirs when ``routeyard.gateway.settings`` is imported (docs/architecture.md §6).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class Registry(Generic[K]):
         self.kinds_package = kinds_package
         self._kinds: dict[str, K] = {}
         self._discovered = False
-        self._lock = threading.RLock()
+        self._discovering = False
+        self._lock = threading.Lock()  # guards _kinds only, never held across an import
+        self._discovery = threading.RLock()  # one discovery at a time; reentrant for the importing thread
 
     def register(self, kind: K) -> K:
         """Add ``kind``; returns it. Raises ``ValueError`` when another kind already has its name
@@ -76,7 +80,8 @@ class Registry(Generic[K]):
     def get(self, name: str) -> K:
         """The kind called ``name``; raises :class:`UnknownKindError` naming the known ones."""
         self._discover()
-        kind = self._kinds.get(name)
+        with self._lock:
+            kind = self._kinds.get(name)
         if kind is None:
             raise UnknownKindError(f"unknown {self.seam} kind {name!r}; known: {', '.join(self.names())}")
         return kind
@@ -84,29 +89,50 @@ class Registry(Generic[K]):
     def names(self) -> tuple[str, ...]:
         """Every registered kind's name, sorted."""
         self._discover()
-        return tuple(sorted(self._kinds))
+        with self._lock:
+            return tuple(sorted(self._kinds))
 
     def __iter__(self) -> Iterator[K]:
         """The registered kinds, sorted by name."""
         self._discover()
-        return iter([self._kinds[name] for name in sorted(self._kinds)])
+        with self._lock:
+            return iter([self._kinds[name] for name in sorted(self._kinds)])
 
     def __contains__(self, name: object) -> bool:
         self._discover()
-        return name in self._kinds
+        with self._lock:
+            return name in self._kinds
 
     def _discover(self) -> None:
-        """Import the built-in kind modules and the entry points' modules, once."""
-        with self._lock:
-            if self._discovered:
+        """Import the built-in kind modules and the entry points' modules, once.
+
+        A kind module that asks this registry while being imported by the discovery sees what is
+        registered so far (no recursion). A failed import propagates and discovery is tried again at
+        the next question, never left silently half done. ``register`` does not wait for a discovery,
+        so a thread importing a kind module cannot deadlock with one discovering.
+        """
+        if self._discovered:
+            return
+        with self._discovery:
+            if self._discovered or self._discovering:
                 return
-            self._discovered = True  # first, so that a kind module asking the registry does not recurse
-            package = importlib.import_module(self.kinds_package)
-            for module in pkgutil.iter_modules(package.__path__, prefix=self.kinds_package + "."):
-                if not module.name.rpartition(".")[2].startswith("_"):
-                    importlib.import_module(module.name)
-            for entry in entry_points(group=f"routeyard.{self.seam}"):
-                importlib.import_module(entry.value.partition(":")[0])
+            self._discovering = True
+            try:
+                for module in self._kind_modules():
+                    importlib.import_module(module)
+                self._discovered = True
+            finally:
+                self._discovering = False
+
+    def _kind_modules(self) -> list[str]:
+        package = importlib.import_module(self.kinds_package)
+        built_in = [
+            module.name
+            for module in pkgutil.iter_modules(package.__path__, prefix=self.kinds_package + ".")
+            if not module.name.rpartition(".")[2].startswith("_")
+        ]
+        plugins = [entry.value.partition(":")[0] for entry in entry_points(group=f"routeyard.{self.seam}")]
+        return built_in + plugins
 
 
 class KindConfig(BaseModel):

@@ -6,6 +6,7 @@ The wheel is built from a copy of the source tree, so the build's scratch files 
 never land in the working tree, with the venv's setuptools and no index: no download, a few seconds.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -82,3 +83,44 @@ def test_installing_the_wheel_creates_only_routeyard_and_its_dist_info(wheel: Pa
         installed = target / "routeyard" / linked
         assert installed.is_dir() and not installed.is_symlink(), installed
         assert (installed / "__init__.py").is_file()
+
+
+INSTALLED_CHECK = """
+import json, routeyard
+from routeyard.demo.config import SAMPLE_TABLE
+from routeyard.gateway.backends.kinds import BACKEND_KINDS
+from routeyard.gateway.routers import ROUTER_KINDS
+from routeyard.gateway.settings import GatewaySettings
+from routeyard.judges.kinds import JUDGE_KINDS
+from routeyard.predictor.kinds import PREDICTOR_KINDS
+print(json.dumps({
+    "package": routeyard.__file__,
+    "sample": str(SAMPLE_TABLE) if SAMPLE_TABLE.is_file() else None,
+    "kinds": [r.names() for r in (PREDICTOR_KINDS, JUDGE_KINDS, ROUTER_KINDS, BACKEND_KINDS)],
+}))
+"""
+
+
+def test_the_installed_wheel_finds_its_kinds_and_its_data(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    pip("install", "--no-deps", "--no-index", "--target", target, wheel)
+    # the wheel first on the path (its dependencies come from this venv), run away from the source tree
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    result = subprocess.run(
+        [sys.executable, "-c", INSTALLED_CHECK],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert Path(found["package"]).is_relative_to(target)
+    assert found["sample"] is not None and Path(found["sample"]).is_relative_to(target)
+    assert found["kinds"] == [
+        ["knn", "mlp"],
+        ["heuristics", "learned", "llm"],
+        ["cascade", "fixed", "predictive"],
+        ["openai", "replay"],
+    ]

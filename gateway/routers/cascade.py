@@ -10,7 +10,7 @@ threshold) and the next call's predicted cost fits what is left of the budget. T
 replay harness scores. A backend that fails moves the walk on to the next candidate (a failed call
 costs nothing and is never the kept answer; until one answers, the budget does not stop the walk). A
 backend that *rejects the request* (an upstream 4xx but 401/403/404/408/429) ends the walk: the request
-is at fault, not the backend; an answer received before is still kept (:attr:`CascadeWalk.rejection`
+is at fault, not the backend; an answer received before is still kept (``Walk.rejection``
 is the 4xx otherwise). The answer kept is the last one received; the cost is the sum of every call,
 the judge's gradings included (an LLM judge pays for each). A step's ``seconds`` is the backend call
 alone, ``judge_seconds`` the judging.
@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -36,55 +35,13 @@ from routeyard.gateway.errors import NoBackendFitsError, UpstreamError, Upstream
 from routeyard.gateway.router import Decision
 from routeyard.gateway.routers import ROUTER_KINDS, RouterContext, RouterKind
 from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter, predictive_router
+from routeyard.gateway.walk import Step, Walk
 from routeyard.gateway.wire import RoutingOptions, content_text
 from routeyard.judges.chat_completer import ChatCompleter
 from routeyard.judges.judge import Answer, Judge, Judgement, failed_judgement
 from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, JudgeContext, build_judge
 from routeyard.policy.cascade import cascade_order, should_escalate
 from routeyard.registry import kind_union
-
-
-@dataclass(frozen=True)
-class Step:
-    """One call of a walk: the backend, its reply and the judge's verdict, or the error it failed with."""
-
-    backend: str
-    seconds: float
-    reply: Reply | None = None
-    judgement: Judgement | None = None
-    error: UpstreamError | None = None
-    judge_seconds: float = 0.0
-
-    @property
-    def cost_usd(self) -> float:
-        """The $ of the call and of judging its answer."""
-        answer = self.reply.cost_usd if self.reply is not None else 0.0
-        return answer + (self.judgement.cost_usd if self.judgement is not None else 0.0)
-
-
-@dataclass(frozen=True)
-class CascadeWalk:
-    """Every step of a walk, in order; whether the kept answer was accepted; the budget it ran under."""
-
-    steps: tuple[Step, ...]
-    accepted: bool
-    budget_usd: float
-
-    @property
-    def kept(self) -> Step | None:
-        """The last step that got a reply (the answer returned), or None when every call failed."""
-        return next((s for s in reversed(self.steps) if s.reply is not None), None)
-
-    @property
-    def cost_usd(self) -> float:
-        """The $ of every call and every grading."""
-        return sum(s.cost_usd for s in self.steps)
-
-    @property
-    def rejection(self) -> UpstreamRejectedError | None:
-        """The upstream 4xx that ended the walk, if one did."""
-        last = self.steps[-1].error if self.steps else None
-        return last if isinstance(last, UpstreamRejectedError) else None
 
 
 class CascadeRouter:
@@ -137,10 +94,16 @@ class CascadeRouter:
         return min(self.budget_usd, options.max_cost_usd if options.max_cost_usd is not None else math.inf)
 
     async def walk(
-        self, decision: Decision, prompt: str, call: Callable[[str], Awaitable[Reply]], budget_usd: float
-    ) -> CascadeWalk:
-        """Walk ``decision.ranked`` with ``call(backend)`` (see the module docstring); never raises for
-        an upstream's failure or rejection: they are steps of the walk."""
+        self,
+        decision: Decision,
+        prompt: str,
+        call: Callable[[str], Awaitable[Reply]],
+        options: RoutingOptions,
+    ) -> Walk:
+        """Walk ``decision.ranked`` with ``call(backend)`` within :meth:`budget_for` the request (see
+        the module docstring); never raises for an upstream's failure or rejection: they are steps of
+        the walk."""
+        budget_usd = self.budget_for(options)
         steps: list[Step] = []
         spent, accepted = 0.0, False
         for backend in decision.ranked:
@@ -158,7 +121,7 @@ class CascadeRouter:
                 accepted = step.judgement.score >= self.threshold
             if accepted:
                 break
-        return CascadeWalk(tuple(steps), accepted, budget_usd)
+        return Walk(tuple(steps), accepted, budget_usd, self.threshold)
 
     async def _step(self, backend: str, prompt: str, call: Callable[[str], Awaitable[Reply]]) -> Step:
         started = time.perf_counter()

@@ -14,7 +14,7 @@ dataset's mean): the router departs from the dataset's best models only where th
 agree. Cost is always the k-neighbour mean. benchmarks/RESULTS.md shows what this buys on real data.
 
 FAISS runs single-threaded for small batches (one prompt at a time is 3× faster that way on 2 cores,
-design.md §6) and on every core for large ones.
+architecture.md §9) and on every core for large ones.
 """
 
 from __future__ import annotations

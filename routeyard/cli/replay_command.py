@@ -13,21 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from routeyard.arrays import Vectors
-from routeyard.cli.arguments import (
-    add_embedder_arguments,
-    add_table_arguments,
-    load_table,
-    names,
-)
+from routeyard.cli.arguments import add_embedder_arguments, add_table_arguments, load_table, names
 from routeyard.cli.embedders import embedder_named
 from routeyard.cli.predictor_options import (
     add_predictor_options,
     check_predictor_options,
     predictor_parameters,
 )
+from routeyard.evaluation.learned import judge_scores, learned_predictions
 from routeyard.evaluation.predictions import load_predictions
 from routeyard.evaluation.replay import (
     BASELINES,
@@ -40,15 +33,9 @@ from routeyard.evaluation.replay import (
 )
 from routeyard.evaluation.report.files import write_json, write_markdown
 from routeyard.evaluation.report.plot import write_curves_png
-from routeyard.judges.judge_training import held_out_rows, judge_training_hash, score_table, train_judge
-from routeyard.judges.kinds.learned import LearnedJudge
-from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact
-from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.outcome_table import OutcomeTable
-from routeyard.predictor.quality_predictor import QualityPredictor
 from routeyard.predictor.split import DEFAULT_SEED
-from routeyard.predictor.training import embed_prompts, train_predictor, train_rows, training_data_hash
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -139,80 +126,26 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
     check_predictor_options(args, tuple(args.train))
     if not args.predictor and not args.train:
         return []
-    for kind in args.train:
-        PREDICTOR_KINDS.get(kind)  # an unknown kind fails before anything is embedded
-    embedder = embedder_named(args.embedder, cached=not args.no_cache)
-    embeddings = embed_prompts(embedder, table.prompts, progress=sys.stderr.isatty())
-    out: list[Predictions] = []
-    for directory in args.predictor:
-        predictor, manifest = _load_for_table(directory, embedder, table, args.seed)
-        out.append(_predict(predictor, embeddings, table, _unique(manifest.kind, directory.name, out)))
-    for kind in args.train:
-        params = predictor_parameters(args, kind)
-        trained = train_predictor(table, embedder, kind, seed=args.seed, embeddings=embeddings, **params)
-        out.append(_predict(trained.predictor, embeddings, table, _unique(kind, "trained", out)))
-    return out
-
-
-def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeScores]:
-    """Scores of the test split's recorded answers by every ``--judge`` and the ``--train-judge`` one."""
-    embedder = embedder_named(args.embedder, cached=not args.no_cache)
-    judges = [(f"judge={d.name}", _load_judge(d, embedder, table, args.seed)) for d in args.judge]
-    if args.train_judge:
-        judges.append(("judge=learned", train_judge(table, embedder, seed=args.seed)))
-    test = held_out_rows(table, seed=args.seed)
-    out = []
-    for name, judge in judges:
-        scores = np.full(table.quality.shape, np.nan)
-        scores[test] = score_table(judge, table, test)
-        out.append(JudgeScores(scores, name))
-    return out
-
-
-def _load_judge(directory: Path, embedder: Embedder, table: OutcomeTable, seed: int) -> LearnedJudge:
-    judge = LearnedJudge.load(directory, embedder)
-    if judge.manifest.training_data_sha256 != judge_training_hash(table, seed=seed):
-        _warn_not_trained_on_split(directory)
-    return judge
-
-
-def _warn_not_trained_on_split(directory: Path) -> None:
-    print(
-        f"routeyard: warning: {directory} was not trained on this table's train split; "
-        "its scores may include prompts it has seen",
-        file=sys.stderr,
+    return learned_predictions(
+        table,
+        embedder_named(args.embedder, cached=not args.no_cache),
+        artifacts=args.predictor,
+        train={kind: predictor_parameters(args, kind) for kind in args.train},
+        seed=args.seed,
+        warn=_warn,
+        progress=sys.stderr.isatty(),
     )
 
 
-def _load_for_table(
-    directory: Path, embedder: Embedder, table: OutcomeTable, seed: int
-) -> tuple[QualityPredictor, Manifest]:
-    predictor, manifest = load_artifact(directory, embedder)
-    if set(manifest.models) != set(table.models):
-        raise ArtifactError(
-            f"{directory}: predicts models {list(manifest.models)}, the table has {list(table.models)}"
-        )
-    rows, _ = train_rows(table, seed=seed)
-    if manifest.training_data_sha256 != training_data_hash(table, rows):
-        _warn_not_trained_on_split(directory)
-    return predictor, manifest
+def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeScores]:
+    embedder = embedder_named(args.embedder, cached=not args.no_cache)
+    return judge_scores(
+        table, embedder, artifacts=args.judge, train_one=args.train_judge, seed=args.seed, warn=_warn
+    )
 
 
-def _predict(predictor: QualityPredictor, embeddings: Vectors, table: OutcomeTable, name: str) -> Predictions:
-    """Predictions for every row, columns in the table's model order."""
-    prediction = predictor.predict(embeddings)
-    order = np.array([predictor.models.index(model) for model in table.models])
-    return Predictions(quality=prediction.quality[:, order], cost=prediction.cost[:, order], name=name)
-
-
-def _unique(kind: str, qualifier: str, taken: list[Predictions]) -> str:
-    used = {p.name for p in taken}
-    if kind not in used:
-        return kind
-    name, i = f"{kind}-{qualifier}", 2
-    while name in used:
-        name, i = f"{kind}-{qualifier}-{i}", i + 1
-    return name
+def _warn(message: str) -> None:
+    print(f"routeyard: warning: {message}", file=sys.stderr)
 
 
 def _print_summary(report: ReplayReport, out: Path) -> None:

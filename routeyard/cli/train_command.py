@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         train_fraction=args.train_fraction,
         progress=sys.stderr.isatty(),
-        **params,
+        hyperparameters=params,
     )
     save_artifact(trained.predictor, trained.manifest, args.out)
     manifest = trained.manifest

@@ -43,7 +43,7 @@ def demo_config(cache_dir: Path, *, progress: bool = False) -> Path:
     if not (artifact / "manifest.json").exists():
         print(f"building the demo KNN artifact from {len(rows)} RouterBench prompts (first start only)…")
         embedder = make_embedder(DEMO_EMBEDDER, cache_dir)
-        trained = train_predictor(table, embedder, "knn", progress=progress, **TUNED_PARAMETERS)
+        trained = train_predictor(table, embedder, "knn", hyperparameters=TUNED_PARAMETERS, progress=progress)
         save_artifact(trained.predictor, trained.manifest, artifact)
     settings = {
         "backends": [

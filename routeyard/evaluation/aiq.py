@@ -1,6 +1,6 @@
 """AIQ, the Average Improvement in Quality of a router: the mean height of its hull over a cost range.
 
-Two variants (design.md §3):
+Two variants (architecture.md §7):
 
 * :func:`aiq` — ours: the mean of H over a fixed range [c_lo, c_hi], the cheapest and the dearest single
   model's mean cost on that dataset and split, so every router on a dataset is scored on the same range.

@@ -2,7 +2,7 @@
 
 A router's *point* on a set of prompts is (mean $ cost per prompt, mean quality); missing quality
 counts as 0 (the table stores it as 0). A :class:`Curve` is a router's points over its settings.
-Baselines (design.md §3): every single model; the Oracle (per prompt, the cheapest of the best models;
+Baselines (architecture.md §7): every single model; the Oracle (per prompt, the cheapest of the best models;
 quality 0 at cost 0 when every model scores 0); Random (uniform choice: the mean of the single-model
 points); the Zero router (the hull of the single-model points — its curve is those points).
 """

@@ -1,6 +1,6 @@
 """Replay an outcome table through routers and score them: the offline harness's core.
 
-Per dataset (design.md §3): split by sample_id (seed 42, 70/30); every router is built or calibrated on
+Per dataset (architecture.md §7): split by sample_id (seed 42, 70/30); every router is built or calibrated on
 the train rows only and scored on the test rows; each router's curve gets its hull, its AIQ over the
 dataset's fixed cost range [cheapest, dearest single model's mean test cost] and RouterBench's AIQ.
 Pooled results average the per-dataset curves point by point (settings align across datasets) and the
@@ -59,7 +59,7 @@ class JudgeResult:
 
 @dataclass(frozen=True)
 class ReplaySettings:
-    """What to replay; defaults follow design.md §3."""
+    """What to replay; defaults follow architecture.md §7."""
 
     routers: tuple[str, ...] = BASELINES
     datasets: tuple[str, ...] | None = None

@@ -28,7 +28,7 @@ def table():
     return generate_synthetic_table(seed=0)
 
 
-# $ per 1M input / output tokens, in MODEL_NAMES order (design.md §7).
+# $ per 1M input / output tokens, in MODEL_NAMES order (docs/architecture.md §7, "Data at hand").
 PRICES = [(10, 30), (1, 2), (8, 24), (8, 24), (0.8, 2.4), (0.9, 0.9), (0.6, 0.6), (0.8, 0.8)]
 PRICES += [(0.776, 0.776), (0.3, 0.3), (0.2, 0.2)]
 

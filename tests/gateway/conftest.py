@@ -62,7 +62,11 @@ def upstream():
 def artifact(tmp_path_factory):
     directory = tmp_path_factory.mktemp("artifact") / "knn"
     trained = train_predictor(
-        routing_table(), HashingEmbedder(), "knn", train_fraction=1.0, k=3, weighting="uniform", shrinkage=0.0
+        routing_table(),
+        HashingEmbedder(),
+        "knn",
+        train_fraction=1.0,
+        hyperparameters={"k": 3, "weighting": "uniform", "shrinkage": 0.0},
     )
     save_artifact(trained.predictor, trained.manifest, directory)
     return directory
@@ -71,7 +75,7 @@ def artifact(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mlp_artifact(tmp_path_factory):
     directory = tmp_path_factory.mktemp("artifact") / "mlp"
-    trained = train_predictor(routing_table(), HashingEmbedder(), "mlp", train_fraction=1.0, seed=0)
+    trained = train_predictor(routing_table(), HashingEmbedder(), "mlp", train_fraction=1.0)
     save_artifact(trained.predictor, trained.manifest, directory)
     return directory
 

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from routeyard.gateway.errors import validation_problems
+from routeyard.validation import validation_problems
 
 
 class Turn(BaseModel):

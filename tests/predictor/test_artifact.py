@@ -25,7 +25,7 @@ def table():
 def saved(request, table, tmp_path_factory):
     directory = tmp_path_factory.mktemp(request.param) / "artifact"
     params: dict[str, Any] = {"k": 5} if request.param == "knn" else {"epochs": 5, "hidden": 16}
-    trained = train_predictor(table, HashingEmbedder(), request.param, **params)
+    trained = train_predictor(table, HashingEmbedder(), request.param, hyperparameters=params)
     save_artifact(trained.predictor, trained.manifest, directory)
     return trained, directory
 

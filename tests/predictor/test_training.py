@@ -17,7 +17,7 @@ def test_training_uses_exactly_every_datasets_train_split(table):
     expected = np.sort(np.concatenate([s.train for s in split_by_dataset(table).values()]))
     np.testing.assert_array_equal(rows, expected)
     assert record["train_rows_per_dataset"] == {n: len(s.train) for n, s in split_by_dataset(table).items()}
-    trained = train_predictor(table, HashingEmbedder(), "knn", k=3)
+    trained = train_predictor(table, HashingEmbedder(), "knn", hyperparameters={"k": 3})
     np.testing.assert_array_equal(trained.train_rows, expected)
     assert trained.predictor.hyperparameters["n_indexed"] == len(expected)
 
@@ -38,14 +38,16 @@ def test_unknown_kinds_are_refused(table):
 
 
 def test_hyperparameters_a_kind_does_not_have_or_refuses_are_errors(table):
-    with pytest.raises(ValueError, match="hidden"):
-        train_predictor(table, HashingEmbedder(), "knn", hidden=16)
-    with pytest.raises(ValueError, match="shrinkage"):
-        train_predictor(table, HashingEmbedder(), "knn", shrinkage=1.5)
+    with pytest.raises(ValueError, match="knn hyperparameters: hidden: Extra inputs are not permitted"):
+        train_predictor(table, HashingEmbedder(), "knn", hyperparameters={"hidden": 16})
+    with pytest.raises(
+        ValueError, match="knn hyperparameters: shrinkage: Input should be less than or equal"
+    ):
+        train_predictor(table, HashingEmbedder(), "knn", hyperparameters={"shrinkage": 1.5})
 
 
 def test_hyperparameters_not_given_take_the_kinds_defaults(table):
-    trained = train_predictor(table, HashingEmbedder(), "knn", k=3)
+    trained = train_predictor(table, HashingEmbedder(), "knn", hyperparameters={"k": 3})
     assert trained.predictor.hyperparameters == {
         "k": 3,
         "weighting": "distance",

@@ -17,6 +17,7 @@ from routeyard.gateway.routers import ROUTER_KINDS, RouterContext, build_router
 from routeyard.gateway.routers.cascade import CascadeRouter, CascadeRouterConfig
 from routeyard.gateway.routers.fixed import FixedRouter, FixedRouterConfig
 from routeyard.gateway.routers.predictive import PredictiveRouter, PredictiveRouterConfig
+from routeyard.gateway.walk import WalkingRouter
 from routeyard.gateway.wire import RoutingOptions
 from routeyard.judges.heuristic_checks import WithHeuristics
 from routeyard.judges.kinds.llm import LlmJudge, LlmJudgeConfig
@@ -155,11 +156,15 @@ def test_a_built_cascade_walks_its_backends_and_grades_through_the_judges_backen
     router = build_router(config, context)
     assert isinstance(router, CascadeRouter) and isinstance(router.judge, WithHeuristics)
     assert isinstance(router.judge.inner, LlmJudge) and router.judge.name == "heuristics+llm:grader"
+    predictive = build_router(PredictiveRouterConfig(name="p", kind="knn", artifact=artifact), context)
+    assert isinstance(router, WalkingRouter) and not isinstance(predictive, WalkingRouter)
 
     async def walk():
         decision = await router.decide((MATH[0],), RoutingOptions(), {"cheap", "dear"})
         body = {"messages": [{"role": "user", "content": MATH[0]}]}
-        return await router.walk(decision, MATH[0], lambda b: context.backends[b].complete(body), math.inf)
+        return await router.walk(
+            decision, MATH[0], lambda b: context.backends[b].complete(body), RoutingOptions()
+        )
 
     cascade = asyncio.run(walk())
     assert cascade.accepted and [s.backend for s in cascade.steps] == ["cheap"]
