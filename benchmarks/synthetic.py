@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from routeyard.arrays import FloatArray, IndexArray, ObjectArray
+from routeyard.arrays import BoolArray, FloatArray, IndexArray, ObjectArray
 from routeyard.predictor.outcome_table import OutcomeTable
 
 FULL_SIZE = 36_497
@@ -293,7 +293,7 @@ def _responses(rng: np.random.Generator, rows: _Rows, quality: FloatArray) -> Ob
 
 
 def _render(
-    dataset: SyntheticDataset, chosen: IndexArray, correct: NDArray[np.bool_], topics: list[str]
+    dataset: SyntheticDataset, chosen: IndexArray, correct: BoolArray, topics: list[str]
 ) -> ObjectArray:
     if dataset.answers == "number":
         cells = [[f"The answer is {c}." for c in row] for row in chosen.tolist()]

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-from numpy.typing import NDArray
-
+from routeyard.arrays import BoolArray, FloatArray
 from routeyard.gateway.wire import RoutingOptions
 
 
@@ -52,9 +50,9 @@ class Assessment:
     """A predictor's view of one prompt: (m,) predicted quality and $ cost per backend, the (m,) mask of
     backends the request allows, the same as :class:`Candidate` objects, and the seconds it took."""
 
-    quality: NDArray[np.float64]
-    cost: NDArray[np.float64]
-    allowed: NDArray[np.bool_]
+    quality: FloatArray
+    cost: FloatArray
+    allowed: BoolArray
     candidates: tuple[Candidate, ...]
     seconds: float
 

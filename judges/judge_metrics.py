@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score
 
+from routeyard.arrays import BoolArray
+
 
 @dataclass(frozen=True)
 class JudgeErrorRates:
@@ -33,9 +35,7 @@ class JudgeErrorRates:
     roc_auc: float
 
 
-def judge_error_rates(
-    scores: NDArray[np.floating], good: NDArray[np.bool_], threshold: float
-) -> JudgeErrorRates:
+def judge_error_rates(scores: NDArray[np.floating], good: BoolArray, threshold: float) -> JudgeErrorRates:
     """The error rates of ``scores`` (n,) against the truth ``good`` (n,), accepting at score ≥ threshold."""
     scores, good = np.asarray(scores, dtype=np.float64), np.asarray(good, dtype=bool)
     if scores.shape != good.shape or scores.ndim != 1:

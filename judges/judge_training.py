@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
-from routeyard.arrays import IndexArray
+from routeyard.arrays import BoolArray, FloatArray, IndexArray
 from routeyard.judges.judge_metrics import judge_error_rates
 from routeyard.judges.kinds.learned import (
     FORMAT_VERSION,
@@ -65,7 +64,7 @@ def judged_cells(table: OutcomeTable, rows: IndexArray, *, known_quality: bool =
 
 def cell_features(
     table: OutcomeTable, cells: Cells, embedder: Embedder, models: tuple[str, ...]
-) -> NDArray[np.float64]:
+) -> FloatArray:
     """(k, 3d + len(models)) judge features of ``cells``, each distinct prompt embedded once; the
     one-hot follows ``models`` (the judge's), a table model not among them gets zeros."""
     assert table.responses is not None
@@ -146,9 +145,7 @@ def held_out_rows(
     return np.sort(np.concatenate([s.test for s in splits.values()]))
 
 
-def score_cells(
-    judge: LearnedJudge, table: OutcomeTable, cells: Cells
-) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def score_cells(judge: LearnedJudge, table: OutcomeTable, cells: Cells) -> tuple[FloatArray, BoolArray]:
     """(k,) the judge's scores of the cells' answers, and (k,) whether each is good (quality ≥ ½)."""
     good = table.quality[cells.rows, cells.columns] >= GOOD_QUALITY
     if len(cells.rows) == 0:
@@ -157,7 +154,7 @@ def score_cells(
     return judge.weights.probabilities(features), good
 
 
-def score_table(judge: LearnedJudge, table: OutcomeTable, rows: IndexArray) -> NDArray[np.float64]:
+def score_table(judge: LearnedJudge, table: OutcomeTable, rows: IndexArray) -> FloatArray:
     """(len(rows), m) the judge's score of every recorded answer of ``rows``; NaN where there is none."""
     cells = judged_cells(table, rows, known_quality=False)
     scores = np.full((len(rows), table.n_models), np.nan)

@@ -7,12 +7,13 @@ judge flips each such verdict independently with probability ``error_rate``.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+
+from routeyard.arrays import BoolArray, FloatArray
 
 
 def simulated_verdicts(
-    quality: NDArray[np.float64], *, threshold: float, error_rate: float, rng: np.random.Generator
-) -> NDArray[np.bool_]:
+    quality: FloatArray, *, threshold: float, error_rate: float, rng: np.random.Generator
+) -> BoolArray:
     """Accept/reject verdicts, same shape as ``quality``.
 
     Args:

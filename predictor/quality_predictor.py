@@ -6,18 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-from numpy.typing import NDArray
-
-from routeyard.arrays import Vectors
+from routeyard.arrays import FloatArray, Vectors
 
 
 @dataclass(frozen=True)
 class QualityCostPrediction:
     """Per prompt and model: predicted quality in [0, 1] and predicted $ cost ≥ 0, (n, m) float64 each."""
 
-    quality: NDArray[np.float64]
-    cost: NDArray[np.float64]
+    quality: FloatArray
+    cost: FloatArray
 
 
 class QualityPredictor(Protocol):

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from routeyard.arrays import Vectors
+from routeyard.arrays import BoolArray, FloatArray, Vectors
 from routeyard.predictor.kinds import PREDICTOR_KINDS, PredictorKind, TrainingSet
 from routeyard.predictor.quality_predictor import QualityCostPrediction
 
@@ -64,9 +64,9 @@ class KnnPredictor:
     def __init__(
         self,
         embeddings: Vectors,
-        quality: NDArray[np.float64],
-        missing: NDArray[np.bool_],
-        cost: NDArray[np.float64],
+        quality: FloatArray,
+        missing: BoolArray,
+        cost: FloatArray,
         models: tuple[str, ...],
         *,
         k: int = 10,
@@ -130,19 +130,15 @@ class KnnPredictor:
         cost = (self._cost[near] * weights).sum(axis=1) / weights.sum(axis=1)
         return QualityCostPrediction(quality=quality, cost=cost)
 
-    def _mean_quality(
-        self, neighbours: NDArray[np.int64], weights: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
+    def _mean_quality(self, neighbours: NDArray[np.int64], weights: FloatArray) -> FloatArray:
         """(n, m) weighted mean of the neighbours' known qualities; the fallback where none is known."""
         known = self._known[neighbours] * weights  # (n, k, m)
         votes = known.sum(axis=1)
         quality = (self._quality[neighbours] * known).sum(axis=1)
-        mean: NDArray[np.float64] = np.where(
-            votes > 0, quality / np.where(votes > 0, votes, 1.0), self._fallback
-        )
+        mean: FloatArray = np.where(votes > 0, quality / np.where(votes > 0, votes, 1.0), self._fallback)
         return mean
 
-    def _weights(self, similarity: NDArray[np.float32]) -> NDArray[np.float64]:
+    def _weights(self, similarity: NDArray[np.float32]) -> FloatArray:
         if self.weighting == "uniform":
             return np.ones(similarity.shape)
         distance = np.clip(1.0 - similarity.astype(np.float64), 0.0, 2.0)

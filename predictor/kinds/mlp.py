@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from routeyard.arrays import Vectors
+from routeyard.arrays import BoolArray, FloatArray, Vectors
 from routeyard.predictor.kinds import PREDICTOR_KINDS, PredictorKind, TrainingSet
 from routeyard.predictor.quality_predictor import QualityCostPrediction
 
@@ -79,8 +78,8 @@ class MlpPredictor:
         self,
         network: nn.Sequential,
         models: tuple[str, ...],
-        cost_mean: NDArray[np.float64],
-        cost_std: NDArray[np.float64],
+        cost_mean: FloatArray,
+        cost_std: FloatArray,
         hyperparameters: dict[str, Any],
     ) -> None:
         """Wrap a trained ``network``; ``cost_mean``/``cost_std`` (m,) undo the log-cost scaling."""
@@ -95,9 +94,9 @@ class MlpPredictor:
     def train(
         cls,
         embeddings: Vectors,
-        quality: NDArray[np.float64],
-        missing: NDArray[np.bool_],
-        cost: NDArray[np.float64],
+        quality: FloatArray,
+        missing: BoolArray,
+        cost: FloatArray,
         models: tuple[str, ...],
         *,
         hidden: int = 256,

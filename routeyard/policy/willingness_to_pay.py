@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numpy.typing import NDArray
 
-from routeyard.arrays import FloatArray, IndexArray
+from routeyard.arrays import BoolArray, FloatArray, IndexArray
 
 
 def log_spaced_grid(points: int = 64, low: float = 1e-6, high: float = 1e4) -> FloatArray:
@@ -56,7 +55,7 @@ def rank_by_willingness_to_pay(
     predicted_quality: FloatArray,
     predicted_cost: FloatArray,
     willingness_to_pay: float,
-    allowed: NDArray[np.bool_] | None = None,
+    allowed: BoolArray | None = None,
 ) -> list[IndexArray]:
     """Every allowed model per prompt, best first by the rule of :func:`choose_by_willingness_to_pay`.
 

@@ -69,3 +69,22 @@ def test_an_artifact_of_another_embedder_or_other_models_is_an_error(tmp_path, c
     assert "trained with embedder 'all-MiniLM-L6-v2/mean-pooled'" in err and "Traceback" not in err
     assert main(["replay", "--data", str(SUBSET), "--train", "svm", "--out", str(tmp_path / "r")]) == 2
     assert "unknown predictor kind 'svm'; known: knn, mlp" in capsys.readouterr().err
+
+
+def test_a_hyperparameter_named_like_a_command_option_gets_the_kinds_prefix(tmp_path, capsys):
+    # MlpParameters.seed meets train's own --seed (the split's): it is --mlp-seed, and both apply
+    out = tmp_path / "mlp"
+    args = ["train", "--data", str(SUBSET), "--predictor", "mlp", "--embedder", "hashing", "--no-cache"]
+    assert (
+        main([*args, "--seed", "7", "--mlp-seed", "3", "--epochs", "2", "--hidden", "8", "--out", str(out)])
+        == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["split"]["seed"] == 7
+    assert {k: manifest["hyperparameters"][k] for k in ("seed", "epochs", "hidden")} == {
+        "seed": 3,
+        "epochs": 2,
+        "hidden": 8,
+    }
+    assert main([*args, "--shrinkage", "0.5", "--out", str(tmp_path / "x")]) == 2
+    assert "--shrinkage is a hyperparameter of knn, not of mlp" in capsys.readouterr().err
