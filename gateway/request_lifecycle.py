@@ -3,7 +3,8 @@
 1. **Resolve** ``model``: a backend name (sent there, no routing), a router name, a router name with a
    willingness-to-pay suffix (``router-knn-0.001``), or ``auto`` for the default router.
 2. **Decide**: the router ranks the backends (a backend named directly is its own one-entry ranking).
-3. **Call**: a cascade router walks its plan (every call whole: the judge needs the full answer);
+3. **Call**: a walking router (the cascade) walks its plan (every call whole: the judge needs the full
+   answer);
    otherwise, before the first byte reaches the client, a failing backend is replaced by the next in the
    ranking. A request the upstream rejects (a 4xx other than 401/403/404/408/429, which are the
    backend's failure) is not retried elsewhere.
@@ -79,10 +80,11 @@ async def serve_completion(
     """The HTTP response for ``request`` (see the module docstring); raises ``GatewayError`` before
     anything was sent: an upstream's failure logged first, a refusal not."""
     decision, router = await _decide(request, runtime)
+    walker = router if isinstance(router, WalkingRouter) else None
     try:
-        if request.stream and not isinstance(router, WalkingRouter):
+        if request.stream and walker is None:
             return await _stream(request, runtime, decision, trace)  # settled, rendered and logged as it goes
-        settled = await _call(request, runtime.catalog.backends, router, decision, trace)
+        settled = await _call(request, runtime.catalog.backends, walker, decision, trace)
     except UpstreamError as exc:
         log_request(runtime.recorder, request, decision, trace, status=exc.status)
         raise
@@ -144,16 +146,20 @@ def _resolve_model(model: str, catalog: ModelCatalog) -> tuple[str, float | None
 async def _call(
     request: ChatCompletionRequest,
     backends: dict[str, Backend],
-    router: Router | None,
+    walker: WalkingRouter | None,
     decision: Decision,
     trace: RequestTrace,
 ) -> SettledReply:
-    """The settled answer: a walking router's walk, or else the first of the ranking to answer whole."""
-    if isinstance(router, WalkingRouter):
-        return await _walk(request, backends, router, decision, trace)
-    name, reply, started = await _fallback(
-        decision, trace, lambda b: backends[b].complete(request.upstream_body(b))
-    )
+    """The settled answer: ``walker``'s walk, or else the first of the ranking to answer whole."""
+
+    async def complete(backend: str) -> Reply:
+        return await backends[backend].complete(request.upstream_body(backend))
+
+    if walker is not None:
+        prompt = embedding_text(request.prompt_turns())
+        walk = await walker.walk(decision, prompt, complete, request.routing or RoutingOptions())
+        return _settle_walk(walk, trace)
+    name, reply, started = await _fallback(decision, trace, complete)
     return _settle_reply(name, reply, started, trace)
 
 
@@ -192,23 +198,6 @@ async def _open_stream(backend: Backend, body: dict[str, Any]) -> tuple[dict[str
     """``backend``'s stream of ``body`` once its first chunk arrived: (that chunk, the rest)."""
     chunks = backend.stream(body)
     return await anext(chunks), chunks
-
-
-async def _walk(
-    request: ChatCompletionRequest,
-    backends: dict[str, Backend],
-    router: WalkingRouter,
-    decision: Decision,
-    trace: RequestTrace,
-) -> SettledReply:
-    """Walk ``router``'s plan with whole calls and settle it."""
-
-    async def call(backend: str) -> Reply:
-        return await backends[backend].complete(request.upstream_body(backend))
-
-    prompt = embedding_text(request.prompt_turns())
-    walk = await router.walk(decision, prompt, call, request.routing or RoutingOptions())
-    return _settle_walk(walk, trace)
 
 
 # 4. settle

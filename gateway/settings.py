@@ -30,7 +30,6 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig
 from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig
-from routeyard.judges.kinds import JUDGE_KINDS
 from routeyard.predictor.embedder_choice import EMBEDDERS
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.registry import kind_union
@@ -130,28 +129,12 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> GatewaySe
     try:
         settings = GatewaySettings(**{**raw, **overrides})
     except ValidationError as exc:
-        problems = [
-            f"{_without_kind_tags(where) or '<root>'}: {message}"
-            for where, message in validation_problems(exc)
-        ]
+        problems = [f"{where or '<root>'}: {message}" for where, message in validation_problems(exc)]
         raise ConfigError(source, problems) from exc
     problems = reference_problems(settings)
     if problems:
         raise ConfigError(source, problems)
     return settings
-
-
-def _without_kind_tags(where: str) -> str:
-    """``where`` without the kind tags a discriminated union puts in it: ``backends.0.openai.retries`` is
-    ``backends.0.retries``, ``routers.1.cascade.judge.llm.backend`` is ``routers.1.judge.backend``."""
-    tags = {*BACKEND_KINDS.names(), *ROUTER_KINDS.names(), *JUDGE_KINDS.names()}
-    parts = where.split(".")
-    kept = [
-        part
-        for i, part in enumerate(parts)
-        if not (i > 0 and part in tags and (parts[i - 1].isdigit() or parts[i - 1] == "judge"))
-    ]
-    return ".".join(kept)
 
 
 def reference_problems(settings: GatewaySettings) -> list[str]:

@@ -26,10 +26,13 @@ import importlib
 import pkgutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Generic, Protocol, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+
+from routeyard.validation import union_tag
 
 
 class Named(Protocol):
@@ -135,6 +138,30 @@ class Registry(Generic[K]):
         return built_in + plugins
 
 
+Config = TypeVar("Config", bound="KindConfig")
+Context = TypeVar("Context")
+Built = TypeVar("Built")
+
+
+@dataclass(frozen=True)
+class ConfiguredKind(Generic[Config, Context, Built]):
+    """The record of a kind configured in YAML (a judge, a router, a backend); each seam names its own
+    alias, e.g. ``RouterKind = ConfiguredKind[RouterConfig, RouterContext, Router]``.
+
+    Attributes:
+        name: the kind's name, e.g. ``"fixed"``; its config's ``kind`` (a predictive router's config
+            serves every predictor kind's name).
+        config: its config model, a subclass of the seam's ``KindConfig`` subclass.
+        build: ``build(config, context)`` makes the seam's object from a valid ``config`` whose
+            ``problems()`` are none; raises ``ValueError`` (or ``OSError`` for a file it reads) with a
+            clear message when what the config names cannot be used.
+    """
+
+    name: str
+    config: type[Config]
+    build: Callable[[Any, Context], Built]
+
+
 class KindConfig(BaseModel):
     """The configuration of one kind: ``kind`` names it in its registry; unknown fields are errors.
 
@@ -158,16 +185,18 @@ def kind_union(
 
     ``default`` is the tag of an input without ``kind``; ``tag_of`` maps a ``kind`` value to a tag, for
     a config model that serves several kind names (a predictive router serves every predictor kind).
-    An unknown or missing ``kind`` is a validation error that lists ``known`` (default: the tags).
+    An unknown or missing ``kind`` is a validation error that lists ``known`` (default: the tags). The
+    tags pydantic puts in an error's location are marked (:func:`routeyard.validation.union_tag`), so
+    ``validation_problems`` leaves them out: ``backends.0.retries``, not ``backends.0.openai.retries``.
     """
 
     def tag(value: Any) -> str | None:
         kind = value.get("kind", default) if isinstance(value, dict) else getattr(value, "kind", default)
         if not isinstance(kind, str):
             return None
-        return tag_of(kind) if tag_of is not None else kind
+        return union_tag(tag_of(kind) if tag_of is not None else kind)
 
-    members = tuple(Annotated[model, Tag(name)] for name, model in configs.items())
+    members = tuple(Annotated[model, Tag(union_tag(name))] for name, model in configs.items())
     message = f"kind must be one of: {', '.join(known if known is not None else configs)}"
     discriminator = Discriminator(tag, custom_error_type="unknown_kind", custom_error_message=message)
     return Annotated[Union[members], discriminator]  # noqa: UP007 — a Union built at run time

@@ -10,16 +10,14 @@ package (or in another distribution, through the entry-point group ``routeyard.r
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import Field
 
 from routeyard.gateway.backends.backend import Backend
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.router import Router
-from routeyard.registry import KindConfig, Registry, UnknownKindError
+from routeyard.registry import ConfiguredKind, KindConfig, Registry, UnknownKindError
 
 
 class RouterConfig(KindConfig):
@@ -43,21 +41,8 @@ class RouterContext:
     backends: dict[str, Backend]
 
 
-@dataclass(frozen=True)
-class RouterKind:
-    """A kind of router (see the module docstring).
-
-    Attributes:
-        name: the kind's name, e.g. ``"fixed"``.
-        config: its config model.
-        build: ``build(config, context)`` makes the router from a ``config`` instance; raises
-            ``ValueError`` with a clear message when what the config names does not fit (an artifact
-            that does not load or whose models are no backends).
-    """
-
-    name: str
-    config: type[RouterConfig]
-    build: Callable[[Any, RouterContext], Router]
+RouterKind = ConfiguredKind[RouterConfig, RouterContext, Router]
+"""A kind of router (the record ``routeyard.registry.ConfiguredKind`` describes)."""
 
 
 ROUTER_KINDS: Registry[RouterKind] = Registry("router", __name__)

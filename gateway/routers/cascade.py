@@ -233,4 +233,4 @@ def _one_of(names: tuple[str, ...]) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
-CASCADE = ROUTER_KINDS.register(RouterKind("cascade", CascadeRouterConfig, build_cascade_router))
+ROUTER_KINDS.register(RouterKind("cascade", CascadeRouterConfig, build_cascade_router))

@@ -46,4 +46,4 @@ def build_fixed_router(config: FixedRouterConfig, context: RouterContext) -> Fix
     return FixedRouter(config.name, config.backend)
 
 
-FIXED = ROUTER_KINDS.register(RouterKind("fixed", FixedRouterConfig, build_fixed_router))
+ROUTER_KINDS.register(RouterKind("fixed", FixedRouterConfig, build_fixed_router))

@@ -194,4 +194,4 @@ def build_predictive_router(config: PredictiveRouterConfig, context: RouterConte
     return predictive_router(config, context, kind=config.kind)
 
 
-PREDICTIVE = ROUTER_KINDS.register(RouterKind("predictive", PredictiveRouterConfig, build_predictive_router))
+ROUTER_KINDS.register(RouterKind("predictive", PredictiveRouterConfig, build_predictive_router))

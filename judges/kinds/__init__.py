@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from routeyard.judges.chat_completer import ChatCompleter
 from routeyard.judges.heuristic_checks import HeuristicJudge, WithHeuristics
 from routeyard.judges.judge import Judge
 from routeyard.predictor.embedder import Embedder
-from routeyard.registry import KindConfig, Registry
+from routeyard.registry import ConfiguredKind, KindConfig, Registry
 
 
 class JudgeConfig(KindConfig):
@@ -50,20 +49,8 @@ class JudgeContext:
     completer: Callable[[str], ChatCompleter]
 
 
-@dataclass(frozen=True)
-class JudgeKind:
-    """A kind of judge (see the module docstring).
-
-    Attributes:
-        name: the kind's name, e.g. ``"llm"``.
-        config: its config model.
-        build: ``build(config, context)`` makes the judge from a ``config`` instance; raises
-            ``ValueError`` when what the config names cannot be used (a damaged artifact, say).
-    """
-
-    name: str
-    config: type[JudgeConfig]
-    build: Callable[[Any, JudgeContext], Judge]
+JudgeKind = ConfiguredKind[JudgeConfig, JudgeContext, Judge]
+"""A kind of judge (the record ``routeyard.registry.ConfiguredKind`` describes)."""
 
 
 JUDGE_KINDS: Registry[JudgeKind] = Registry("judge", __name__)

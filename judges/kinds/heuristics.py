@@ -20,4 +20,4 @@ def build_heuristic_judge(config: HeuristicsJudgeConfig, context: JudgeContext) 
     return HeuristicJudge()
 
 
-HEURISTICS = JUDGE_KINDS.register(JudgeKind("heuristics", HeuristicsJudgeConfig, build_heuristic_judge))
+JUDGE_KINDS.register(JudgeKind("heuristics", HeuristicsJudgeConfig, build_heuristic_judge))

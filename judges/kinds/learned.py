@@ -183,4 +183,4 @@ def build_learned_judge(config: LearnedJudgeConfig, context: JudgeContext) -> Le
     return LearnedJudge.load(config.artifact, context.embedder)
 
 
-LEARNED = JUDGE_KINDS.register(JudgeKind("learned", LearnedJudgeConfig, build_learned_judge))
+JUDGE_KINDS.register(JudgeKind("learned", LearnedJudgeConfig, build_learned_judge))

@@ -90,4 +90,4 @@ def build_llm_judge(config: LlmJudgeConfig, context: JudgeContext) -> LlmJudge:
     return LlmJudge(context.completer(config.backend), name=f"llm:{config.backend}")
 
 
-LLM = JUDGE_KINDS.register(JudgeKind("llm", LlmJudgeConfig, build_llm_judge))
+JUDGE_KINDS.register(JudgeKind("llm", LlmJudgeConfig, build_llm_judge))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import faiss
 import numpy as np
@@ -32,7 +32,8 @@ from routeyard.arrays import BoolArray, FloatArray, Vectors
 from routeyard.predictor.kinds import PREDICTOR_KINDS, PredictorKind, TrainingSet
 from routeyard.predictor.quality_predictor import QualityCostPrediction
 
-WEIGHTINGS = ("uniform", "distance")  # the values of KnnParameters.weighting
+Weighting = Literal["uniform", "distance"]
+WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
 INDEX_FILE = "index.faiss"
 LABELS_FILE = "labels.npz"
 _SINGLE_THREAD_BELOW = 16  # queries per call
@@ -45,7 +46,7 @@ class KnnParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     k: int = Field(default=40, ge=1, description="neighbours that vote")
-    weighting: Literal["uniform", "distance"] = Field(default="distance", description="how votes weigh")
+    weighting: Weighting = Field(default="distance", description="how votes weigh")
     prior_k: int = Field(default=400, ge=1, description="the wide neighbourhood's size")
     shrinkage: float = Field(
         default=0.65, ge=0.0, le=1.0, description="weight of the wide neighbourhood's mean quality, 0 – 1"

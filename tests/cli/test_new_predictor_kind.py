@@ -77,18 +77,8 @@ def test_a_hyperparameter_of_another_kind_is_refused(toy_kind, tmp_path, capsys)
 
 def test_routeyard_serve_routes_with_the_new_kind(toy_artifact, tmp_path, monkeypatch):
     models = load_routerbench_table(SAMPLE_TABLE).models
-    config = tmp_path / "routeyard.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "backends": [
-                    {"name": m, "kind": "replay", "replay_table": str(SAMPLE_TABLE)} for m in models
-                ],
-                "routers": [{"name": "router-toy", "kind": "toy", "artifact": str(toy_artifact)}],
-                "embedder": "hashing",
-                "cache_dir": str(tmp_path / "cache"),
-            }
-        )
+    config = _write_config(
+        tmp_path, models, {"name": "router-toy", "kind": "toy", "artifact": str(toy_artifact)}
     )
     monkeypatch.setenv(serve_command.CONFIG_VARIABLE, str(config))
     with ServerThread(serve_command.app_from_environment()) as server:
@@ -109,18 +99,8 @@ def test_routeyard_serve_routes_with_the_new_kind(toy_artifact, tmp_path, monkey
 
 
 def test_a_router_whose_kind_differs_from_its_artifact_fails_at_start(toy_artifact, tmp_path):
-    config = tmp_path / "routeyard.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "backends": [
-                    {"name": "gpt-4-1106-preview", "kind": "replay", "replay_table": str(SAMPLE_TABLE)}
-                ],
-                "routers": [{"name": "router-knn", "kind": "knn", "artifact": str(toy_artifact)}],
-                "embedder": "hashing",
-            }
-        )
-    )
+    router = {"name": "router-knn", "kind": "knn", "artifact": str(toy_artifact)}
+    config = _write_config(tmp_path, ("gpt-4-1106-preview",), router)
     with pytest.raises(ConfigError, match="holds a 'toy' predictor"):
         load_settings(config)
 
@@ -147,5 +127,10 @@ def wait_until_ready(url, seconds=60.0):
         time.sleep(0.05)
 
 
-def _replay_backend(model):
-    return {"name": model, "kind": "replay", "replay_table": str(SAMPLE_TABLE)}
+def _write_config(directory, models, router):
+    """A routeyard.yaml in ``directory``: replay backends for ``models`` and the one ``router``."""
+    config = directory / "routeyard.yaml"
+    backends = [{"name": m, "kind": "replay", "replay_table": str(SAMPLE_TABLE)} for m in models]
+    settings = {"backends": backends, "routers": [router], "embedder": "hashing", "cache_dir": str(directory)}
+    config.write_text(yaml.safe_dump(settings))
+    return config

@@ -11,16 +11,14 @@ retries, the circuit breaker and error translation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 from pydantic import Field
 
 from routeyard.gateway.backends.backend import Backend
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
-from routeyard.registry import KindConfig, Registry
+from routeyard.registry import ConfiguredKind, KindConfig, Registry
 
 
 class BackendConfig(KindConfig):
@@ -56,21 +54,8 @@ class BackendContext:
         return CircuitBreaker(self.breaker_failures, self.breaker_cooldown_seconds)
 
 
-@dataclass(frozen=True)
-class BackendKind:
-    """A kind of backend (see the module docstring).
-
-    Attributes:
-        name: the kind's name, e.g. ``"openai"``; its config's ``kind``.
-        config: its config model.
-        build: ``build(config, context)`` makes the backend of a valid ``config`` of that model whose
-            :meth:`BackendConfig.problems` are none; raises ``ValueError`` (or ``OSError`` for files it
-            reads) when it cannot.
-    """
-
-    name: str
-    config: type[BackendConfig]
-    build: Callable[[Any, BackendContext], Backend]
+BackendKind = ConfiguredKind[BackendConfig, BackendContext, Backend]
+"""A kind of backend (the record ``routeyard.registry.ConfiguredKind`` describes)."""
 
 
 BACKEND_KINDS: Registry[BackendKind] = Registry("backend", __name__)
