@@ -14,7 +14,8 @@ Contract (pure: no I/O, standard library only, never raises):
   fraction without a finite decimal stays "p/q" in lowest terms); yes_no is "yes" or "no"; span is
   lower-cased without punctuation, articles and repeated whitespace (SQuAD's normalisation), at most
   :data:`MAX_SPAN_WORDS` words of the reply, or of its tail after the last "answer is"-like marker.
-- :func:`same_answer` compares two replies: ``None`` unless both yield an answer of the same kind.
+- :func:`same_answer` compares two replies (:func:`answers_agree` two extracted answers): ``None`` unless
+  both yield an answer of the same kind.
 """
 
 from __future__ import annotations
@@ -107,7 +108,11 @@ def extract_answer(text: str, *, expect: AnswerKind | None = None) -> FinalAnswe
 def same_answer(a: str, b: str, *, expect: AnswerKind | None = None) -> bool | None:
     """Whether replies ``a`` and ``b`` give the same final answer; ``None`` when either cannot be told or
     their kinds differ."""
-    first, second = extract_answer(a, expect=expect), extract_answer(b, expect=expect)
+    return answers_agree(extract_answer(a, expect=expect), extract_answer(b, expect=expect))
+
+
+def answers_agree(first: FinalAnswer | None, second: FinalAnswer | None) -> bool | None:
+    """Whether two extracted answers are the same; ``None`` when either is unknown or their kinds differ."""
     if first is None or second is None or first.kind != second.kind:
         return None
     return first.value == second.value

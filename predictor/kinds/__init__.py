@@ -10,7 +10,7 @@ entry-point group ``routeyard.predictor``); nothing else changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,15 @@ class PredictorKind:
         load: ``load(directory, models, hyperparameters)`` reads what the predictor's ``save`` wrote, given
             the manifest's model names and hyperparameters; raises ``OSError``, ``ValueError``,
             ``KeyError``, ``RuntimeError`` or ``EOFError`` on damaged files.
+        grid: the small grid model selection searches by cross-validation inside the train split: each
+            entry a partial set of hyperparameters (the rest default); empty means the defaults only.
     """
 
     name: str
     parameters: type[BaseModel]
     train: Callable[[TrainingSet, Any], QualityPredictor]
     load: Callable[[Path, tuple[str, ...], dict[str, Any]], QualityPredictor]
+    grid: tuple[Mapping[str, Any], ...] = ()
 
 
 PREDICTOR_KINDS: Registry[PredictorKind] = Registry("predictor", __name__)
