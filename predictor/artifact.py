@@ -14,7 +14,7 @@ differs, never silent garbage.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +45,10 @@ class Manifest:
         training_data_sha256: hash of the training rows' ids, labels and costs (see predictor.training).
         split: how the training rows were chosen (seed, train fraction, rows per dataset).
         source: the outcome table the rows came from.
+        selection: how the hyperparameters were chosen (``routeyard.evaluation.selection``: the grid, each
+            point's cross-validated score inside the train split, the winner); empty when not searched.
+        plans: for a plan artifact, each column's plan spec (``routeyard.policy.plans.plan_from_spec``) in
+            ``models`` order, the columns being plans named by ``Plan.name``; empty when columns are models.
     """
 
     format_version: int
@@ -56,6 +60,8 @@ class Manifest:
     training_data_sha256: str
     split: dict[str, Any]
     source: str
+    selection: dict[str, Any] = field(default_factory=dict)
+    plans: tuple[dict[str, Any], ...] = ()
 
 
 def save_artifact(predictor: QualityPredictor, manifest: Manifest, directory: str | Path) -> None:
@@ -86,7 +92,9 @@ def read_manifest_file(
     path = Path(directory) / MANIFEST_FILE
     try:
         raw = json.loads(path.read_text())
-        manifest = manifest_type(**{**raw, "models": tuple(raw["models"])})
+        manifest = manifest_type(
+            **{**raw, "models": tuple(raw["models"]), "plans": tuple(raw.get("plans", ()))}
+        )
     except FileNotFoundError as exc:
         raise error(f"{directory}: not a {what} (no {MANIFEST_FILE})") from exc
     except (OSError, ValueError, TypeError, KeyError) as exc:
