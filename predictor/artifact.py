@@ -5,6 +5,7 @@ Layout::
     manifest.json     what the predictor is and what it was trained on (see :class:`Manifest`)
     index.faiss, labels.npz           (kind "knn")
     weights.pt, scaling.npz           (kind "mlp")
+    zero_guard.npz                    (any kind, when a Zero guard is on: predictor/guard.py)
 
 Loading checks the manifest before it trusts a byte: an unknown format version or kind, an embedder
 of another identity or dimension, or damaged files are an :class:`ArtifactError` that says what
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 from routeyard.predictor.directory_writes import replaced_directory
 from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.guard import load_guard
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.quality_predictor import QualityPredictor
 
@@ -145,6 +147,7 @@ def load_artifact(directory: str | Path, embedder: Embedder) -> tuple[QualityPre
         predictor = PREDICTOR_KINDS.get(manifest.kind).load(
             Path(directory), manifest.models, manifest.hyperparameters
         )
+        predictor = load_guard(Path(directory), predictor)
     except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
         raise ArtifactError(f"{directory}: damaged {manifest.kind} files ({type(exc).__name__})") from exc
     if predictor.dimension != manifest.dimension:
