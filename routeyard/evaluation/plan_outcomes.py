@@ -4,9 +4,10 @@ of an outcome table, computed from the recorded answers.
 An agreement pair's verdict on a prompt comes from the final answers extracted from the two recorded
 responses (``routeyard.judges.answer_extraction``): equal → agree, different → disagree, either unknown
 (free-form prose, code, no response) → cannot tell, where the fallback judge's verdict on the designated
-answer decides (without one, the pair escalates). The result is a :class:`PlanTable`: an ordinary outcome
-table whose columns are plans, so every predictor kind trains on it unchanged and the willingness-to-pay
-rule chooses among plans exactly as it chooses among models.
+answer decides: by default the heuristic checks (empty, refusal, truncated), the gateway's default
+fallback, so what is replayed is what the plan router does. The result is a :class:`PlanTable`: an
+ordinary outcome table whose columns are plans, so every predictor kind trains on it unchanged and the
+willingness-to-pay rule chooses among plans exactly as it chooses among models.
 
 :func:`candidate_plans` picks the plans from the rows it is given (the train split): every model alone,
 and every pair of the other models with the better of the two (by mean quality on those rows) as the
@@ -22,6 +23,8 @@ import numpy as np
 
 from routeyard.arrays import BoolArray, IndexArray, ObjectArray
 from routeyard.judges.answer_extraction import answers_agree, extract_answer
+from routeyard.judges.heuristic_checks import failed_check
+from routeyard.judges.judge import Answer
 from routeyard.policy.plans import AgreementPlan, Plan, SinglePlan, agreement_outcome, keeps_first, verdict_of
 from routeyard.predictor.outcome_table import OutcomeTable
 
@@ -57,10 +60,10 @@ def plan_table(
 ) -> PlanTable:
     """The outcomes of ``plans`` on every row of ``table``, which must hold its responses.
 
-    ``fallback_accepts`` (n, m), when given, is the fallback judge's verdict on each recorded answer,
-    used where the agreement judge cannot tell. A plan's quality is missing where the quality of the
-    answer it keeps is. Raises ``ValueError`` for a table without responses or a plan naming a model the
-    table lacks.
+    ``fallback_accepts`` (n, m) is the fallback judge's verdict on each recorded answer, used where the
+    agreement judge cannot tell; by default :func:`heuristic_acceptance`. A plan's quality is missing
+    where the quality of the answer it keeps is. Raises ``ValueError`` for a table without responses or a
+    plan naming a model the table lacks.
     """
     if table.responses is None:
         raise ValueError(f"{table.source}: plan outcomes need the recorded responses")
@@ -69,6 +72,8 @@ def plan_table(
     if absent:
         raise ValueError(f"plans name models the table lacks: {sorted(absent)}")
     answers = final_answers(table.responses)
+    if fallback_accepts is None:
+        fallback_accepts = heuristic_acceptance(table.responses)
     quality, cost, missing = [], [], []
     for plan in plans:
         if isinstance(plan, SinglePlan):
@@ -78,9 +83,7 @@ def plan_table(
             missing.append(table.missing[:, j])
             continue
         a, b, e = column[plan.first], column[plan.second], column[plan.escalate_to]
-        kept = _kept_first(
-            answers[:, a], answers[:, b], None if fallback_accepts is None else fallback_accepts[:, a]
-        )
+        kept = _kept_first(answers[:, a], answers[:, b], fallback_accepts[:, a])
         q, c = agreement_outcome(
             kept,
             (table.quality[:, a], table.cost[:, a]),
@@ -112,10 +115,18 @@ def final_answers(responses: ObjectArray) -> ObjectArray:
     return answers
 
 
-def _kept_first(first: ObjectArray, second: ObjectArray, fallback: BoolArray | None) -> BoolArray:
+def heuristic_acceptance(responses: ObjectArray) -> BoolArray:
+    """(n, m) whether the heuristic checks (``routeyard.judges.heuristic_checks``) pass each recorded
+    response's last turn; a missing response fails them."""
+    accepted = np.zeros(responses.shape, dtype=bool)
+    for index, response in np.ndenumerate(responses):
+        accepted[index] = bool(response) and failed_check(Answer(response[-1])) is None
+    return accepted
+
+
+def _kept_first(first: ObjectArray, second: ObjectArray, fallback: BoolArray) -> BoolArray:
     """(n,) whether the pair keeps its designated answer, per prompt."""
     kept = np.zeros(len(first), dtype=bool)
     for i, (a, b) in enumerate(zip(first, second, strict=True)):
-        verdict = verdict_of(answers_agree(a, b))
-        kept[i] = keeps_first(verdict, fallback is not None and bool(fallback[i]))
+        kept[i] = keeps_first(verdict_of(answers_agree(a, b)), bool(fallback[i]))
     return kept
