@@ -5,6 +5,11 @@ train split on the fly (``--train knn,mlp``); every prompt is embedded once (and
 all of them. Their willingness-to-pay curves appear as ``wtp-<name>`` beside the baselines. Learned
 judges (``--judge DIR``, ``--train-judge``) score the test split's recorded answers; each gives a
 cascade curve ``cascade judge=<name>`` and its measured error rates.
+
+``--plans`` adds plans (every model alone and agreement pairs, chosen on the train split, scored from
+the recorded answers): the router ``agreement`` (the Zero router over every plan) and, for each kind of
+``--train``, a predictor trained on the plans' train outcomes, ``wtp-plan-<kind>``. Every router's AIQ
+gain over the Zero router gets a paired bootstrap interval (``--bootstrap N`` resamples, 0: none).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from routeyard.cli.predictor_options import (
     check_predictor_options,
     predictor_parameters,
 )
+from routeyard.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, LEVEL
 from routeyard.evaluation.learned import judge_scores, learned_predictions
+from routeyard.evaluation.plan_outcomes import PlanTable, candidate_plans, plan_table
 from routeyard.evaluation.predictions import load_predictions
 from routeyard.evaluation.replay import (
-    BASELINES,
+    DEFAULT_ROUTERS,
     ROUTERS,
     JudgeScores,
     Predictions,
@@ -31,11 +38,13 @@ from routeyard.evaluation.replay import (
     ReplaySettings,
     replay,
 )
-from routeyard.evaluation.report.files import write_json, write_markdown
+from routeyard.evaluation.report.files import format_gain, write_json, write_markdown
+from routeyard.evaluation.report.notes import dataset_notes
 from routeyard.evaluation.report.plot import write_curves_png
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED
+from routeyard.predictor.training import train_rows
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,9 +58,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--routers",
         type=names,
-        default=BASELINES,
-        help=f"comma-separated, from {', '.join(ROUTERS)} (default: {','.join(BASELINES)}); "
+        default=DEFAULT_ROUTERS,
+        help=f"comma-separated, from {', '.join(ROUTERS)} (default: {','.join(DEFAULT_ROUTERS)}); "
         "'perfect' is willingness-to-pay routing on the recorded truth",
+    )
+    parser.add_argument(
+        "--plans",
+        action="store_true",
+        help="add agreement plans (pairs of cheaper models, escalating when their final answers differ; "
+        "needs recorded responses): the 'agreement' router, and 'wtp-plan-<kind>' for each --train kind",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=_resamples,
+        default=BOOTSTRAP_RESAMPLES,
+        metavar="N",
+        help=f"paired bootstrap resamples of the test prompts for the {LEVEL * 100:g} %% interval of every "
+        f"router's AIQ gain over Zero (default {BOOTSTRAP_RESAMPLES}; 0: none)",
     )
     parser.add_argument(
         "--predictor",
@@ -94,24 +117,33 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     judged = bool(args.judge or args.train_judge)
-    table = load_table(args.data, args.format, with_responses=judged)
+    table = load_table(args.data, args.format, with_responses=judged or args.plans)
     predictions = _learned_predictions(table, args)
     if args.predictions is not None:
         predictions.append(load_predictions(args.predictions, table))
     judge_scores = _judge_scores(table, args) if judged else []
-    routers = tuple(args.routers)
-    if predictions and "predictions" not in routers:
-        routers = (*routers, "predictions")
-    if judge_scores and "judged" not in routers:
-        routers = (*routers, "judged")
+    plans, plan_predictions = _plans(table, args) if args.plans else (None, [])
+    wanted = (
+        ("predictions", bool(predictions)),
+        ("judged", bool(judge_scores)),
+        ("agreement", plans is not None),
+        ("plan-predictions", bool(plan_predictions)),
+    )
+    routers = (*args.routers, *(r for r, given in wanted if given and r not in args.routers))
     settings = ReplaySettings(
-        routers=routers, datasets=args.datasets, threshold=args.threshold, seed=args.seed
+        routers=routers,
+        datasets=args.datasets,
+        threshold=args.threshold,
+        seed=args.seed,
+        bootstrap=args.bootstrap,
     )
     report = replay(
         table,
         settings,
         predictions=tuple(predictions),
         judge_scores=tuple(judge_scores),
+        plans=plans,
+        plan_predictions=tuple(plan_predictions),
         progress=sys.stderr.isatty(),
     )
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,6 +169,30 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
     )
 
 
+def _plans(table: OutcomeTable, args: argparse.Namespace) -> tuple[PlanTable, list[Predictions]]:
+    """The plans chosen on the train split, their outcomes on every row, and the ``--train`` kinds
+    trained on the plans' train outcomes."""
+    plans = plan_table(table, candidate_plans(table, train_rows(table, seed=args.seed)[0]))
+    if not args.train:
+        return plans, []
+    predictions = learned_predictions(
+        plans.table,
+        embedder_named(args.embedder, cached=not args.no_cache),
+        train={kind: predictor_parameters(args, kind) for kind in args.train},
+        seed=args.seed,
+        warn=_warn,
+        progress=sys.stderr.isatty(),
+    )
+    return plans, predictions
+
+
+def _resamples(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {value}")
+    return value
+
+
 def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeScores]:
     embedder = embedder_named(args.embedder, cached=not args.no_cache)
     return judge_scores(
@@ -153,9 +209,15 @@ def _print_summary(report: ReplayReport, out: Path) -> None:
     print(f"{len(report.datasets)} datasets, {pooled.n_test} test prompts from {report.source}")
     for note in report.repairs:
         print(f"  repaired: {note}")
-    print("pooled AIQ (mean over datasets):")
+    resamples = report.settings.bootstrap
+    interval = f" [{LEVEL:.0%} paired bootstrap, {resamples} resamples; * excludes 0]" if resamples else ""
+    print(f"pooled AIQ (mean over datasets), gain over Zero{interval}:")
     for router in pooled.routers:
-        print(f"  {router.curve.router:<22} {router.aiq:.4f}")
+        gain = format_gain(router.gain, router.aiq - pooled.zero_aiq)
+        print(f"  {router.curve.router:<22} {router.aiq:.4f}  {gain}")
+    for result in report.datasets:
+        for note in dataset_notes(result):
+            print(f"note ({result.dataset}): {note}")
     for judge in pooled.judges:
         r = judge.rates
         print(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from routeyard.arrays import BoolArray, FloatArray, IndexArray
-from routeyard.evaluation.points import Curve
+from routeyard.evaluation.points import Curve, curve_of_outcomes
 from routeyard.judges.simulated import simulated_verdicts
 from routeyard.policy.cascade import walk_cascade
 
@@ -66,13 +66,13 @@ def walked_curve(
     accepted: BoolArray,
     budgets: tuple[float, ...],
 ) -> Curve:
-    """One point per budget: mean total cost and mean kept quality of the cascades walked at that budget
-    (all arrays (n, k), steps in cascade order)."""
+    """One point per budget: mean total cost and mean kept quality of the cascades walked at that budget,
+    with every prompt's total cost and kept quality (all arrays (n, k), steps in cascade order)."""
     rows = np.arange(len(step_quality))
     costs, qualities = [], []
     for budget in budgets:
         stops = walk_cascade(accepted, step_cost, budget)
-        costs.append(stops.total_cost.mean())
-        qualities.append(step_quality[rows, stops.stopped_at].mean())
-    labels = tuple(f"B={b:g}" for b in budgets)
-    return Curve(router, np.array(costs), np.array(qualities), labels)
+        costs.append(stops.total_cost)
+        qualities.append(step_quality[rows, stops.stopped_at])
+    labels = [f"B={b:g}" for b in budgets]
+    return curve_of_outcomes(router, np.stack(costs, axis=1), np.stack(qualities, axis=1), labels)

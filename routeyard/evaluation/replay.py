@@ -2,23 +2,38 @@
 
 Per dataset (architecture.md §7): split by sample_id (seed 42, 70/30); every router is built or calibrated on
 the train rows only and scored on the test rows; each router's curve gets its hull, its AIQ over the
-dataset's fixed cost range [cheapest, dearest single model's mean test cost] and RouterBench's AIQ.
-Pooled results average the per-dataset curves point by point (settings align across datasets) and the
-per-dataset AIQs, unweighted.
+dataset's fixed cost range [cheapest, dearest single model's mean test cost] and RouterBench's AIQ, and,
+with ``settings.bootstrap`` resamples, a paired bootstrap interval of its AIQ gain over the Zero router
+(:mod:`routeyard.evaluation.bootstrap`). Pooled results average the per-dataset curves point by point
+(settings align across datasets) and the per-dataset AIQs, unweighted.
+
+Plans (:mod:`routeyard.evaluation.plan_outcomes`): given a :class:`PlanTable` over the same rows, the
+``agreement`` router is the Zero router over every plan column (the hull of every plan's point: static
+agreement cascades beside the single models), and predictions over the plan columns give willingness-to-
+pay curves ``wtp-plan-<name>`` scored on the plans' outcomes. The cost range, ``zero``, ``oracle``,
+``random``, ``perfect`` and the cascades stay over the base models, so every router shares one range.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm import tqdm
 
 from routeyard.arrays import FloatArray, IndexArray
 from routeyard.evaluation.aiq import aiq, routerbench_aiq
+from routeyard.evaluation.bootstrap import (
+    GainInterval,
+    dataset_rng,
+    gain_interval,
+    gain_replicates,
+    resample_weights,
+)
 from routeyard.evaluation.cascade import BUDGETS, ERROR_RATES, cascade_curve, judged_cascade_curve
 from routeyard.evaluation.hull import Hull, nondecreasing_hull
+from routeyard.evaluation.plan_outcomes import PlanTable
 from routeyard.evaluation.points import Curve, oracle_curve, random_curve, single_model_curve
 from routeyard.evaluation.sweep import willingness_to_pay_curve
 from routeyard.judges.judge_metrics import JudgeErrorRates, judge_error_rates
@@ -27,8 +42,8 @@ from routeyard.policy.willingness_to_pay import log_spaced_grid
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED, split_by_dataset
 
-BASELINES = ("oracle", "zero", "random", "cascade")
-ROUTERS = (*BASELINES, "perfect", "predictions", "judged")
+DEFAULT_ROUTERS = ("oracle", "perfect", "zero", "random", "cascade")
+ROUTERS = (*DEFAULT_ROUTERS, "predictions", "judged", "agreement", "plan-predictions")
 
 
 @dataclass(frozen=True)
@@ -61,26 +76,33 @@ class JudgeResult:
 class ReplaySettings:
     """What to replay; defaults follow architecture.md §7."""
 
-    routers: tuple[str, ...] = BASELINES
+    routers: tuple[str, ...] = DEFAULT_ROUTERS
     datasets: tuple[str, ...] | None = None
     grid: FloatArray = field(default_factory=log_spaced_grid)
     budgets: tuple[float, ...] = BUDGETS
     error_rates: tuple[float, ...] = ERROR_RATES
     threshold: float = 0.5
     seed: int = DEFAULT_SEED
+    bootstrap: int = 0
+    """Resamples of the paired bootstrap of AIQ gains (0: none; the command's default is 1,000)."""
 
 
 @dataclass(frozen=True)
 class RouterResult:
+    """A router's curve, hull and AIQs; ``gain`` is its AIQ minus the Zero router's with its bootstrap
+    interval (``None`` without a bootstrap)."""
+
     curve: Curve
     hull: Hull
     aiq: float
     aiq_routerbench: float
+    gain: GainInterval | None = None
 
 
 @dataclass(frozen=True)
 class DatasetResult:
-    """One dataset's (or the pool's) scores; ``cost_range`` is the AIQ range in $ per prompt."""
+    """One dataset's (or the pool's) scores; ``cost_range`` is the AIQ range in $ per prompt, ``zero_aiq``
+    the Zero router's AIQ (the hull of ``single_models``) that gains are measured from."""
 
     dataset: str
     n_train: int
@@ -90,6 +112,7 @@ class DatasetResult:
     routerbench_max_cost: float
     single_models: Curve
     routers: tuple[RouterResult, ...]
+    zero_aiq: float
     judges: tuple[JudgeResult, ...] = ()
 
 
@@ -111,9 +134,15 @@ class _Slice:
     test: IndexArray
     predictions: tuple[Predictions, ...]
     judge_scores: tuple[JudgeScores, ...] = ()
+    plans: PlanTable | None = None
+    plan_predictions: tuple[Predictions, ...] = ()
 
     def test_arrays(self) -> tuple[FloatArray, FloatArray]:
         return self.table.quality[self.test], self.table.cost[self.test]
+
+    def plan_test_arrays(self) -> tuple[FloatArray, FloatArray]:
+        assert self.plans is not None  # checked by _check before any router runs
+        return self.plans.table.quality[self.test], self.plans.table.cost[self.test]
 
 
 RouterBuilder = Callable[[_Slice, ReplaySettings], list[Curve]]
@@ -125,37 +154,54 @@ def replay(
     *,
     predictions: Predictions | tuple[Predictions, ...] = (),
     judge_scores: tuple[JudgeScores, ...] = (),
+    plans: PlanTable | None = None,
+    plan_predictions: tuple[Predictions, ...] = (),
     progress: bool = False,
 ) -> ReplayReport:
     """Score ``settings.routers`` on every selected dataset of ``table`` and pool the results.
 
     The ``predictions`` router gives one willingness-to-pay curve, ``wtp-<name>``, per set of
     ``predictions``; the ``judged`` router one cascade curve, ``cascade <name>``, per set of
-    ``judge_scores``, whose error rates on the test answers each dataset reports. Raises ``ValueError``
-    for an unknown router or dataset, the ``predictions`` or ``judged`` router without its inputs,
-    predictions or scores of the wrong shape, repeated prediction names, or a dataset with no test rows.
+    ``judge_scores``, whose error rates on the test answers each dataset reports. The ``agreement`` router
+    needs ``plans`` (a plan table over ``table``'s rows and models); the ``plan-predictions`` router
+    gives one curve ``wtp-plan-<name>`` per set of ``plan_predictions`` ((n, plans) each, columns in the
+    plan table's order). Raises ``ValueError`` for an unknown router or dataset, a router without its
+    inputs, predictions, scores or plans that do not fit the table, repeated prediction names, or a
+    dataset with no test rows.
     """
     predictions = (predictions,) if isinstance(predictions, Predictions) else tuple(predictions)
     _check(table, settings, predictions, judge_scores)
+    _check_plans(table, settings, plans, plan_predictions)
     splits = split_by_dataset(table, seed=settings.seed)
     names = settings.datasets or tuple(splits)
-    results = []
+    results, replicates = [], []
     for name in _progress(names, progress):
         split = splits[name]
         if len(split.test) == 0:
             raise ValueError(f"dataset {name!r} has no test prompts")
-        data = _Slice(table, split.train, split.test, predictions, judge_scores)
-        results.append(_score_dataset(data, name, settings))
-    return ReplayReport(table.source, settings, tuple(results), _pool(results), table.repairs)
+        data = _Slice(table, split.train, split.test, predictions, judge_scores, plans, plan_predictions)
+        result, gains = _score_dataset(data, name, settings)
+        results.append(result)
+        replicates.append(gains)
+    pooled = _pool(results, replicates)
+    return ReplayReport(table.source, settings, tuple(results), pooled, table.repairs)
 
 
-def _score_dataset(data: _Slice, name: str, settings: ReplaySettings) -> DatasetResult:
+def _score_dataset(data: _Slice, name: str, settings: ReplaySettings) -> tuple[DatasetResult, FloatArray]:
+    """The dataset's result and its gain replicates (B, routers), B = ``settings.bootstrap`` (may be 0)."""
     quality, cost = data.test_arrays()
     models = single_model_curve(quality, cost, data.table.models)
     cost_range = (float(models.cost.min()), float(models.cost.max()))
     curves = [curve for router in settings.routers for curve in _BUILDERS[router](data, settings)]
     max_cost = max(float(curve.cost.max()) for curve in [models, *curves])
-    return DatasetResult(
+    zero_aiq = aiq(nondecreasing_hull(models.cost, models.quality), *cost_range)
+    routers = [_score_curve(curve, cost_range, max_cost) for curve in curves]
+    replicates = np.empty((0, len(curves)))
+    if settings.bootstrap > 0:
+        weights = resample_weights(len(data.test), settings.bootstrap, dataset_rng(settings.seed, name))
+        replicates = gain_replicates(curves, models, weights)
+        routers = _with_gains(routers, zero_aiq, replicates)
+    result = DatasetResult(
         dataset=name,
         n_train=len(data.train),
         n_test=len(data.test),
@@ -163,9 +209,16 @@ def _score_dataset(data: _Slice, name: str, settings: ReplaySettings) -> Dataset
         cost_range=cost_range,
         routerbench_max_cost=max_cost,
         single_models=models,
-        routers=tuple(_score_curve(curve, cost_range, max_cost) for curve in curves),
+        routers=tuple(routers),
+        zero_aiq=zero_aiq,
         judges=tuple(_judge_result(data, j, settings.threshold) for j in data.judge_scores),
     )
+    return result, replicates
+
+
+def _with_gains(routers: list[RouterResult], zero_aiq: float, replicates: FloatArray) -> list[RouterResult]:
+    """Each router with its gain over ``zero_aiq`` and the interval of its column of ``replicates``."""
+    return [replace(r, gain=gain_interval(r.aiq - zero_aiq, replicates[:, i])) for i, r in enumerate(routers)]
 
 
 def _judge_result(data: _Slice, judge: JudgeScores, threshold: float) -> JudgeResult:
@@ -181,8 +234,9 @@ def _score_curve(curve: Curve, cost_range: tuple[float, float], max_cost: float)
     return RouterResult(curve, hull, aiq(hull, *cost_range), routerbench_aiq(hull, max_cost))
 
 
-def _pool(results: list[DatasetResult]) -> DatasetResult:
-    """Unweighted mean over datasets: curves point by point, AIQs and ranges as numbers."""
+def _pool(results: list[DatasetResult], replicates: list[FloatArray]) -> DatasetResult:
+    """Unweighted mean over datasets: curves point by point, AIQs and ranges as numbers, gain replicates
+    replicate by replicate (each dataset drew its prompts independently)."""
     pooled_routers = []
     for position in range(len(results[0].routers)):
         per_dataset = [r.routers[position] for r in results]
@@ -197,6 +251,9 @@ def _pool(results: list[DatasetResult]) -> DatasetResult:
             )
         )
     models = _mean_curve([r.single_models for r in results])
+    zero_aiq = float(np.mean([r.zero_aiq for r in results]))
+    if len(replicates[0]):
+        pooled_routers = _with_gains(pooled_routers, zero_aiq, np.mean(replicates, axis=0))
     judges = tuple(
         JudgeResult(first.name, _mean_rates([r.judges[i].rates for r in results]))
         for i, first in enumerate(results[0].judges)
@@ -210,6 +267,7 @@ def _pool(results: list[DatasetResult]) -> DatasetResult:
         routerbench_max_cost=max(r.routerbench_max_cost for r in results),
         single_models=models,
         routers=tuple(pooled_routers),
+        zero_aiq=zero_aiq,
         judges=judges,
     )
 
@@ -239,7 +297,7 @@ def _mean_curve(curves: list[Curve]) -> Curve:
 
 
 def _oracle(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    return [oracle_curve(*data.test_arrays())]
+    return [oracle_curve(*data.test_arrays(), data.table.models, settings.grid)]
 
 
 def _zero(data: _Slice, settings: ReplaySettings) -> list[Curve]:
@@ -305,6 +363,22 @@ def _judged(data: _Slice, settings: ReplaySettings) -> list[Curve]:
     ]
 
 
+def _agreement(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    """The Zero router over every plan: each single model and each agreement pair as a static router."""
+    assert data.plans is not None
+    return [single_model_curve(*data.plan_test_arrays(), data.plans.table.models, router="agreement")]
+
+
+def _plan_predicted(data: _Slice, settings: ReplaySettings) -> list[Curve]:
+    quality, cost = data.plan_test_arrays()
+    return [
+        willingness_to_pay_curve(
+            f"wtp-plan-{p.name}", p.quality[data.test], p.cost[data.test], quality, cost, settings.grid
+        )
+        for p in data.plan_predictions
+    ]
+
+
 _BUILDERS: dict[str, RouterBuilder] = {
     "oracle": _oracle,
     "zero": _zero,
@@ -313,6 +387,8 @@ _BUILDERS: dict[str, RouterBuilder] = {
     "predictions": _predicted,
     "cascade": _cascade,
     "judged": _judged,
+    "agreement": _agreement,
+    "plan-predictions": _plan_predicted,
 }
 
 
@@ -338,14 +414,37 @@ def _check(
     for j in judge_scores:
         if j.scores.shape != table.quality.shape:
             raise ValueError(f"judge scores {j.name!r} are {j.scores.shape}, table is {table.quality.shape}")
-    for p in predictions:
-        if p.quality.shape != table.quality.shape or p.cost.shape != table.quality.shape:
-            raise ValueError(f"predictions {p.name!r} are {p.quality.shape}, table is {table.quality.shape}")
-    names = [p.name for p in predictions]
-    if len(set(names)) != len(names):
-        raise ValueError(f"predictions need distinct names, got {names}")
+    _check_predictions("predictions", predictions, table.quality.shape)
     if table.n_prompts == 0:
         raise ValueError(f"{table.source}: the table has no prompts")
+    if settings.bootstrap < 0:
+        raise ValueError(f"bootstrap resamples must be ≥ 0, got {settings.bootstrap}")
+
+
+def _check_plans(
+    table: OutcomeTable,
+    settings: ReplaySettings,
+    plans: PlanTable | None,
+    plan_predictions: tuple[Predictions, ...],
+) -> None:
+    if plans is None:
+        if {"agreement", "plan-predictions"} & set(settings.routers):
+            raise ValueError("the 'agreement' and 'plan-predictions' routers need a plan table")
+        return
+    if plans.base_models != table.models or not np.array_equal(plans.table.sample_ids, table.sample_ids):
+        raise ValueError("the plan table was not built from the replayed table (other rows or models)")
+    if "plan-predictions" in settings.routers and not plan_predictions:
+        raise ValueError("the 'plan-predictions' router needs predictions over the plans")
+    _check_predictions("plan predictions", plan_predictions, plans.table.quality.shape)
+
+
+def _check_predictions(what: str, predictions: tuple[Predictions, ...], shape: tuple[int, ...]) -> None:
+    for p in predictions:
+        if p.quality.shape != shape or p.cost.shape != shape:
+            raise ValueError(f"{what} {p.name!r} are {p.quality.shape}, their table is {shape}")
+    names = [p.name for p in predictions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} need distinct names, got {names}")
 
 
 def _progress(names: Iterable[str], enabled: bool) -> Iterable[str]:

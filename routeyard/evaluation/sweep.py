@@ -7,10 +7,8 @@ cost, and is scored on the *recorded* quality and cost of what it chose.
 
 from __future__ import annotations
 
-import numpy as np
-
 from routeyard.arrays import FloatArray
-from routeyard.evaluation.points import Curve, point_of_choice
+from routeyard.evaluation.points import Curve, curve_of_choices
 from routeyard.policy.willingness_to_pay import choose_by_willingness_to_pay
 
 
@@ -22,10 +20,7 @@ def willingness_to_pay_curve(
     cost: FloatArray,
     grid: FloatArray,
 ) -> Curve:
-    """The router's point at every w of ``grid``; all tables (n, m), ``grid`` in $ per unit quality."""
-    points = [
-        point_of_choice(quality, cost, choose_by_willingness_to_pay(predicted_quality, predicted_cost, w))
-        for w in grid
-    ]
-    costs, qualities = (np.array(column) for column in zip(*points, strict=True))
-    return Curve(router, costs, qualities, tuple(f"w={w:g}" for w in grid))
+    """The router's point at every w of ``grid`` (with every prompt's outcome); all tables (n, m),
+    ``grid`` in $ per unit quality."""
+    choices = [choose_by_willingness_to_pay(predicted_quality, predicted_cost, float(w)) for w in grid]
+    return curve_of_choices(router, quality, cost, choices, [f"w={w:g}" for w in grid])

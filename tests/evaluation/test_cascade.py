@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routeyard.evaluation.cascade import BUDGETS, cascade_curve
-from routeyard.evaluation.points import oracle_curve
+from routeyard.evaluation.points import oracle_point
 from routeyard.judges.simulated import simulated_verdicts
 from routeyard.policy.cascade import cascade_order, walk_cascade
 
@@ -38,8 +38,8 @@ def test_unbounded_perfect_cascade_reaches_oracle_quality():
     curve = cascade_curve(
         quality, cost, order, budgets=(100.0,), threshold=0.5, error_rate=0.0, rng=np.random.default_rng(0)
     )
-    assert curve.quality[0] == pytest.approx(oracle_curve(quality, cost).quality[0])
-    assert curve.cost[0] > oracle_curve(quality, cost).cost[0]  # it pays for the rejected attempts
+    assert curve.quality[0] == pytest.approx(oracle_point(quality, cost).quality[0])
+    assert curve.cost[0] > oracle_point(quality, cost).cost[0]  # it pays for the rejected attempts
 
 
 def test_a_noisy_judge_loses_quality():

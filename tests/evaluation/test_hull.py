@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routeyard.evaluation.hull import nondecreasing_hull
+from routeyard.evaluation.hull import nondecreasing_hull, nondecreasing_hulls
 
 # Costs and qualities on a grid: exact ties and collinear points are common, float pathologies are not.
 costs = st.integers(0, 1000).map(lambda x: x / 100)
@@ -73,3 +73,14 @@ def test_rejects_empty_and_non_finite():
         nondecreasing_hull([], [])
     with pytest.raises(ValueError):
         nondecreasing_hull([1.0, np.nan], [0.1, 0.2])
+
+
+@given(st.lists(st.lists(st.tuples(costs, qualities), min_size=12, max_size=12), min_size=1, max_size=8))
+def test_many_hulls_at_once_are_the_hulls_one_at_a_time(rows):
+    cost = np.array([[c for c, _ in row] for row in rows])
+    quality = np.array([[q for _, q in row] for row in rows])
+    hulls = nondecreasing_hulls(cost, quality)
+    for b in range(len(rows)):
+        one = nondecreasing_hull(cost[b], quality[b])
+        np.testing.assert_array_equal(hulls[b].cost, one.cost)
+        np.testing.assert_array_equal(hulls[b].quality, one.quality)

@@ -73,8 +73,9 @@ def test_candidates_are_every_model_and_pairs_of_the_others_escalating_to_the_be
 def test_candidates_read_only_the_rows_given():
     quality = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     table = table_of([["A", "A", "A"]] * 2, quality)
-    assert candidate_plans(table, np.array([0]))[-1].escalate_to == "cheap"
-    assert candidate_plans(table, np.array([1]))[-1].escalate_to == "best"
+    for rows, best in ((np.array([0]), "cheap"), (np.array([1]), "best")):
+        pair = candidate_plans(table, rows)[-1]
+        assert isinstance(pair, AgreementPlan) and pair.escalate_to == best
 
 
 def test_plan_outcomes_need_responses_and_known_models():

@@ -3,9 +3,12 @@ import pytest
 
 from routeyard.evaluation.aiq import aiq
 from routeyard.evaluation.hull import nondecreasing_hull
+from routeyard.evaluation.plan_outcomes import candidate_plans, plan_table
 from routeyard.evaluation.replay import JudgeScores, Predictions, ReplaySettings, replay
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import split_by_dataset
+from routeyard.predictor.training import train_rows
+from tests.evaluation.tables import synthetic_table
 
 MODELS = ("small", "medium", "large")
 
@@ -117,3 +120,49 @@ def test_the_judged_router_needs_scores_of_the_tables_shape():
         replay(table, ReplaySettings(routers=("judged",)))
     with pytest.raises(ValueError, match="judge scores"):
         replay(table, ReplaySettings(routers=("judged",)), judge_scores=(JudgeScores(np.zeros((2, 3))),))
+
+
+def plan_setup():
+    table = synthetic_table(models=4, per_dataset=120)
+    return table, plan_table(table, candidate_plans(table, train_rows(table)[0]))
+
+
+def test_agreement_plans_extend_the_zero_router_on_the_same_cost_range():
+    table, plans = plan_setup()
+    without = replay(table, ReplaySettings(routers=("zero",)))
+    report = replay(table, ReplaySettings(routers=("zero", "agreement")), plans=plans)
+    for before, after in zip(
+        (without.pooled, *without.datasets), (report.pooled, *report.datasets), strict=True
+    ):
+        assert after.cost_range == before.cost_range and after.zero_aiq == before.zero_aiq
+        agreement = router(after, "agreement")
+        assert agreement.aiq >= router(after, "zero").aiq
+        assert agreement.curve.labels == plans.table.models  # every plan's point, pairs included
+
+
+def test_plan_predictions_route_among_plans_and_are_scored_on_plan_outcomes():
+    table, plans = plan_setup()
+    truth = Predictions(plans.table.quality.copy(), plans.table.cost.copy(), name="truth")
+    settings = ReplaySettings(routers=("agreement", "plan-predictions"), bootstrap=50)
+    report = replay(table, settings, plans=plans, plan_predictions=(truth,))
+    for result in (report.pooled, *report.datasets):
+        routed = router(result, "wtp-plan-truth")
+        assert routed.aiq >= router(result, "agreement").aiq - 1e-3  # per-prompt truth beats static plans
+        assert routed.gain is not None and routed.gain.excludes_zero
+    test = split_by_dataset(table)["alpha"].test
+    best_plan = plans.table.quality[test].max(axis=1).mean()
+    assert router(report.datasets[0], "wtp-plan-truth").hull.max_quality == pytest.approx(best_plan)
+
+
+def test_plans_must_fit_the_table_and_their_routers_need_them():
+    table, plans = plan_setup()
+    with pytest.raises(ValueError, match="need a plan table"):
+        replay(table, ReplaySettings(routers=("agreement",)))
+    other = synthetic_table(models=4, per_dataset=100)
+    with pytest.raises(ValueError, match="not built from the replayed table"):
+        replay(other, ReplaySettings(routers=("agreement",)), plans=plans)
+    with pytest.raises(ValueError, match="needs predictions over the plans"):
+        replay(table, ReplaySettings(routers=("plan-predictions",)), plans=plans)
+    wrong = Predictions(table.quality.copy(), table.cost.copy(), name="models")  # model columns, not plans
+    with pytest.raises(ValueError, match="plan predictions 'models'"):
+        replay(table, ReplaySettings(routers=("plan-predictions",)), plans=plans, plan_predictions=(wrong,))

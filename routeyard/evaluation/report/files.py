@@ -8,8 +8,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from routeyard.evaluation.bootstrap import LEVEL, GainInterval
 from routeyard.evaluation.points import Curve
 from routeyard.evaluation.replay import DatasetResult, ReplayReport, RouterResult
+from routeyard.evaluation.report.notes import dataset_notes, pooled_notes
 from routeyard.judges.judge_metrics import JudgeErrorRates
 
 
@@ -38,6 +40,17 @@ def render_markdown(report: ReplayReport) -> str:
         "variant: area under the hull from $0 to the largest cost among the compared routers, divided by "
         "that cost. Missing quality counts as 0. Pooled rows are unweighted means over datasets.",
         "",
+        "**oracle** is the best routing with the recorded truth at every budget: RouterBench's oracle point "
+        "(per prompt the cheapest best answer), willingness-to-pay routing on the true quality and cost at "
+        "every w, and every single model; its hull bounds every router over the whole range (up to the "
+        "resolution of the w grid). "
+        "**wtp-perfect** is our willingness-to-pay router fed the recorded truth: what a perfect predictor "
+        "would reach. **Gain over Zero** is a router's AIQ minus the Zero router's (the hull of the single "
+        "models).",
+        "",
+        _bootstrap_method(report),
+        *_plans_method(report),
+        "",
         f"Willingness-to-pay grid: {len(s.grid)} values (0, {len(s.grid) - 2} log-spaced from "
         f"{s.grid[1]:g} to {s.grid[-2]:g}, inf). Cascade: models by ascending mean train cost, threshold "
         f"{s.threshold:g}, budgets {', '.join(f'{b:g}' for b in s.budgets)} $/prompt, one curve per "
@@ -45,12 +58,40 @@ def render_markdown(report: ReplayReport) -> str:
     ]
     if report.repairs:
         lines += ["", "Repairs made while loading:", *(f"- {r}" for r in report.repairs)]
-    for result in [report.pooled, *report.datasets]:
-        lines += ["", *_dataset_section(result)]
+    lines += ["", *_dataset_section(report.pooled, pooled_notes(report))]
+    for result in report.datasets:
+        lines += ["", *_dataset_section(result, dataset_notes(result))]
     return "\n".join(lines) + "\n"
 
 
-def _dataset_section(result: DatasetResult) -> list[str]:
+def _bootstrap_method(report: ReplayReport) -> str:
+    s = report.settings
+    if s.bootstrap == 0:
+        return "No bootstrap was run (`--bootstrap 0`): gains come without an interval."
+    return (
+        f"Intervals: {LEVEL:.0%} percentile intervals of a paired bootstrap over the test prompts "
+        f"({s.bootstrap} resamples, seed {s.seed}): every router and the single models are rescored on "
+        "the same draw, the cost range included; pooled, each dataset is drawn independently and the "
+        "gain is the mean of the per-dataset gains. Only prompts are resampled (the routers and the "
+        "simulated judges' verdicts stay fixed). `*`: the interval excludes 0."
+    )
+
+
+def _plans_method(report: ReplayReport) -> list[str]:
+    if not {"agreement", "plan-predictions"} & set(report.settings.routers):
+        return []
+    return [
+        "",
+        "Plans: every model alone, and agreement pairs (call two cheaper models; keep the designated "
+        "answer when their extracted final answers agree, else call the best model; chosen on the train "
+        "split). **agreement** is the Zero router over every plan (the hull of every plan's point: static "
+        "agreement cascades); **wtp-plan-<name>** routes among plans by willingness to pay from a "
+        "predictor trained on the plans' train outcomes. Cost range, Zero, oracle, random and perfect stay "
+        "over the base models.",
+    ]
+
+
+def _dataset_section(result: DatasetResult, notes: list[str]) -> list[str]:
     lo, hi = result.cost_range
     title = "Pooled (unweighted mean over datasets)" if result.dataset == "pooled" else result.dataset
     range_note = (
@@ -63,11 +104,14 @@ def _dataset_section(result: DatasetResult) -> list[str]:
         "",
         f"{result.n_test} test prompts, {result.n_train} train; {range_note}; "
         f"RouterBench AIQ up to ${result.routerbench_max_cost:.6g}; "
-        f"missing quality cells on test: {result.missing_quality}.",
+        f"missing quality cells on test: {result.missing_quality}; Zero router AIQ {result.zero_aiq:.4f}.",
         "",
-        "| router | AIQ | AIQ (RouterBench) | max quality | $ per prompt at max quality |",
-        "|---|---:|---:|---:|---:|",
-        *(_router_row(r) for r in result.routers),
+        *(f"Note: {note}" for note in notes),
+        *([""] if notes else []),
+        f"| router | AIQ | gain over Zero{_interval_heading()} | AIQ (RouterBench) | max quality "
+        "| $ per prompt at max quality |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(_router_row(r, result.zero_aiq) for r in result.routers),
         "",
         "| single model | mean quality | mean $ per prompt |",
         "|---|---:|---:|",
@@ -96,11 +140,23 @@ def _judge_row(name: str, r: JudgeErrorRates) -> str:
     )
 
 
-def _router_row(r: RouterResult) -> str:
+def _router_row(r: RouterResult, zero_aiq: float) -> str:
     return (
-        f"| {r.curve.router} | {r.aiq:.4f} | {r.aiq_routerbench:.4f} | "
-        f"{r.hull.max_quality:.4f} | {r.hull.cost_at_max_quality:.6g} |"
+        f"| {r.curve.router} | {r.aiq:.4f} | {format_gain(r.gain, r.aiq - zero_aiq)} | "
+        f"{r.aiq_routerbench:.4f} | {r.hull.max_quality:.4f} | {r.hull.cost_at_max_quality:.6g} |"
     )
+
+
+def _interval_heading() -> str:
+    return f" [{LEVEL:.0%} CI]"
+
+
+def format_gain(gain: GainInterval | None, point: float) -> str:
+    """``+0.0065 [-0.0021, +0.0150]`` (``*`` when the interval excludes 0), or the point alone."""
+    if gain is None:
+        return f"{point:+.4f}"
+    mark = " *" if gain.excludes_zero else ""
+    return f"{gain.gain:+.4f} [{gain.low:+.4f}, {gain.high:+.4f}]{mark}"
 
 
 def report_as_dict(report: ReplayReport) -> dict[str, Any]:
@@ -115,14 +171,16 @@ def report_as_dict(report: ReplayReport) -> dict[str, Any]:
             "budgets": list(s.budgets),
             "error_rates": list(s.error_rates),
             "threshold": s.threshold,
+            "bootstrap_resamples": s.bootstrap,
+            "bootstrap_level": LEVEL,
         },
         "repairs": list(report.repairs),
-        "pooled": _dataset_dict(report.pooled),
-        "datasets": [_dataset_dict(d) for d in report.datasets],
+        "pooled": _dataset_dict(report.pooled, pooled_notes(report)),
+        "datasets": [_dataset_dict(d, dataset_notes(d)) for d in report.datasets],
     }
 
 
-def _dataset_dict(result: DatasetResult) -> dict[str, Any]:
+def _dataset_dict(result: DatasetResult, notes: list[str]) -> dict[str, Any]:
     return {
         "dataset": result.dataset,
         "n_train": result.n_train,
@@ -130,12 +188,16 @@ def _dataset_dict(result: DatasetResult) -> dict[str, Any]:
         "missing_quality": result.missing_quality,
         "aiq_cost_range": list(result.cost_range),
         "routerbench_max_cost": result.routerbench_max_cost,
+        "zero_aiq": result.zero_aiq,
+        "notes": notes,
         "single_models": _curve_dict(result.single_models),
         "routers": [
             {
                 "router": r.curve.router,
                 "aiq": r.aiq,
                 "aiq_routerbench": r.aiq_routerbench,
+                "gain_over_zero": r.aiq - result.zero_aiq,
+                "gain_interval": _interval_dict(r.gain),
                 "max_quality": r.hull.max_quality,
                 "cost_at_max_quality": r.hull.cost_at_max_quality,
                 "curve": _curve_dict(r.curve),
@@ -147,6 +209,18 @@ def _dataset_dict(result: DatasetResult) -> dict[str, Any]:
             {"judge": j.name, **{k: _nan_as_none(v) for k, v in asdict(j.rates).items()}}
             for j in result.judges
         ],
+    }
+
+
+def _interval_dict(gain: GainInterval | None) -> dict[str, Any] | None:
+    if gain is None:
+        return None
+    return {
+        "low": gain.low,
+        "high": gain.high,
+        "level": gain.level,
+        "resamples": gain.resamples,
+        "excludes_zero": gain.excludes_zero,
     }
 
 

@@ -59,7 +59,8 @@ def _draw_router(ax: Axes, router: RouterResult, colour: tuple[float, ...], righ
         return
     cost = np.append(hull.cost, max(right, float(hull.cost[-1])))
     quality = np.append(hull.quality, hull.quality[-1])
-    ax.plot(cost, quality, color=colour, lw=1.4, label=label)
+    style = "--" if router.curve.router == "oracle" else "-"  # visible where a router meets the bound
+    ax.plot(cost, quality, color=colour, lw=1.4, ls=style, label=label)
     ax.scatter(router.curve.cost, router.curve.quality, color=colour, s=5, alpha=0.5)
 
 
