@@ -2,8 +2,9 @@
 
 Both say which backend answered, for which router, what it was predicted to score and cost, and what
 it did cost; the routing object also lists every candidate and every attempt (with the judge's score
-inside a cascade), and a cascade's ``cascade`` object (:func:`cascade_object`). Neither ever carries
-prompt or answer text.
+inside a walk), and a walk's own object (:func:`walk_object`): a cascade's ``cascade``, a plan router's
+``plan`` (its candidates are plans, and the predictions shown are the chosen plan's; the headers name
+it in ``x-routeyard-plan``). Neither ever carries prompt or answer text.
 """
 
 from __future__ import annotations
@@ -14,15 +15,23 @@ from typing import Any
 from routeyard.gateway.backends.backend import Usage
 from routeyard.gateway.request_trace import RequestTrace
 from routeyard.gateway.router import Decision
-from routeyard.gateway.walk import Walk
+from routeyard.gateway.walk import PlanWalk, Step, Walk
 
 
 def routing_object(
-    decision: Decision, backend: str, cost: float, usage: Usage, trace: RequestTrace, **extra: Any
+    decision: Decision,
+    backend: str,
+    cost: float,
+    usage: Usage,
+    trace: RequestTrace,
+    *,
+    route: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """The ``routing`` object of a reply answered by ``backend`` at ``cost`` $ with ``usage``, listing
-    ``trace``'s attempts so far; ``extra`` keys are added."""
-    chosen = decision.candidate(backend)
+    ``trace``'s attempts so far; its predictions are those of the candidate ``route`` (default
+    ``backend``; a plan's name for a plan router); ``extra`` keys are added."""
+    chosen = decision.candidate(route or backend)
     return {
         "request_id": trace.request_id,
         "router": decision.router if decision.routed else None,
@@ -56,9 +65,12 @@ def routing_object(
     }
 
 
-def routing_headers(decision: Decision, backend: str, request_id: str, cost: float) -> dict[str, str]:
-    """The ``x-routeyard-*`` headers of a reply answered by ``backend`` at ``cost`` $."""
-    chosen = decision.candidate(backend)
+def routing_headers(
+    decision: Decision, backend: str, request_id: str, cost: float, *, plan: str | None = None
+) -> dict[str, str]:
+    """The ``x-routeyard-*`` headers of a reply answered by ``backend`` at ``cost`` $, following ``plan``
+    (a plan router's plan name, whose predictions are shown) when given."""
+    chosen = decision.candidate(plan or backend)
     headers = {
         "x-routeyard-request-id": request_id,
         "x-routeyard-backend": backend,
@@ -66,9 +78,46 @@ def routing_headers(decision: Decision, backend: str, request_id: str, cost: flo
     }
     if decision.routed:
         headers["x-routeyard-router"] = decision.router
+    if plan is not None:
+        headers["x-routeyard-plan"] = plan
     if chosen is not None and chosen.predicted_quality is not None:
         headers["x-routeyard-predicted-quality"] = f"{chosen.predicted_quality:.4f}"
     return headers
+
+
+def walk_object(walk: Walk) -> dict[str, Any]:
+    """The ``routing`` keys that explain ``walk``: ``{"plan": …}`` for a plan router's walk
+    (:func:`plan_object`), else ``{"cascade": …}`` (:func:`cascade_object`)."""
+    if isinstance(walk, PlanWalk):
+        return {"plan": plan_object(walk)}
+    return {"cascade": cascade_object(walk)}
+
+
+def plan_object(walk: PlanWalk) -> dict[str, Any]:
+    """A plan walk's ``routing.plan``: the plan's ``name``, the ``verdict`` on its pair (None for a
+    single plan or a failed pair call), the role of the step whose answer is ``kept``, the plans tried
+    before that got no answer (``failed_plans``) and every step: its role, backend, status (``ok`` or
+    the error's code), $ (the call's and its judging's), seconds, and its judge's score and reason."""
+    kept = walk.kept
+    return {
+        "name": walk.plan,
+        "verdict": walk.verdict,
+        "kept": kept.role if kept is not None else None,
+        "failed_plans": list(walk.failed_plans),
+        "steps": [_step_object(step) for step in walk.steps],
+    }
+
+
+def _step_object(step: Step) -> dict[str, Any]:
+    judged = step.judgement
+    return {
+        "role": step.role,
+        "backend": step.backend,
+        "status": "ok" if step.error is None else step.error.code or "upstream_error",
+        "cost_usd": step.cost_usd,
+        "seconds": round(step.seconds, 4),
+        **({"score": judged.score, "judge_reason": judged.reason} if judged is not None else {}),
+    }
 
 
 def cascade_object(walk: Walk) -> dict[str, Any]:

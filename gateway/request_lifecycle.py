@@ -3,15 +3,15 @@
 1. **Resolve** ``model``: a backend name (sent there, no routing), a router name, a router name with a
    willingness-to-pay suffix (``router-knn-0.001``), or ``auto`` for the default router.
 2. **Decide**: the router ranks the backends (a backend named directly is its own one-entry ranking).
-3. **Call**: a walking router (the cascade) walks its plan (every call whole: the judge needs the full
-   answer);
+3. **Call**: a walking router (the cascade, the plan router) walks its plan (every call whole: the
+   judge needs the full answer; calls may run concurrently, each is settled when the walk ends);
    otherwise, before the first byte reaches the client, a failing backend is replaced by the next in the
    ranking. A request the upstream rejects (a 4xx other than 401/403/404/408/429, which are the
    backend's failure) is not retried elsewhere.
 4. **Settle**: every call goes into the request's :class:`RequestTrace` (its attempts and $); the answer
-   kept, with what it cost — the reply's own $, or a cascade's whole walk — is a :class:`SettledReply`.
+   kept, with what it cost — the reply's own $, or a walk's every call — is a :class:`SettledReply`.
    A stream settles when its last chunk (the one with ``routeyard_cost_usd``) arrives.
-5. **Render**: whole JSON, an SSE stream relayed chunk by chunk, or a cascade's kept answer as a stream;
+5. **Render**: whole JSON, an SSE stream relayed chunk by chunk, or a walk's kept answer as a stream;
    every reply carries the ``routing`` object (in the last chunk when streamed) and the ``x-routeyard-*``
    headers (``routeyard.gateway.explanation``).
 6. **Log**: one record per request (``routeyard.gateway.request_trace.log_request``) — a failure too,
@@ -44,14 +44,14 @@ from routeyard.gateway.errors import (
     UpstreamError,
     UpstreamRejectedError,
 )
-from routeyard.gateway.explanation import cascade_object, routing_headers, routing_object
+from routeyard.gateway.explanation import routing_headers, routing_object, walk_object
 from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
 from routeyard.gateway.request_trace import RequestTrace, log_request
 from routeyard.gateway.router import Decision, Router
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.sse import SSE_DONE, completion_chunks, sse
 from routeyard.gateway.usage import UsageLog
-from routeyard.gateway.walk import Walk, WalkingRouter
+from routeyard.gateway.walk import PlanWalk, Walk, WalkingRouter
 from routeyard.gateway.wire import ChatCompletionRequest, RoutingOptions
 from routeyard.predictor.embedder import embedding_text
 
@@ -65,13 +65,15 @@ T = TypeVar("T")
 class SettledReply:
     """The answer a request keeps, its calls noted in the trace: the ``backend`` that gave it, its
     completion ``body`` and ``usage``, the $ the reply states (``cost_usd``: the answer's own, or a
-    cascade's whole walk) and, for a cascade, its ``routing.cascade`` object."""
+    walk's whole cost), for a plan router the ``plan`` it took (by name), and for a walk the ``routing``
+    keys that explain it (``walk``: its ``cascade`` or ``plan`` object)."""
 
     backend: str
     body: dict[str, Any]
     usage: Usage
     cost_usd: float
-    cascade: dict[str, Any] | None = None
+    plan: str | None = None
+    walk: dict[str, Any] | None = None
 
 
 async def serve_completion(
@@ -90,7 +92,14 @@ async def serve_completion(
         raise
     body = _render_body(settled, decision, trace)
     log_request(
-        runtime.recorder, request, decision, trace, status=200, backend=settled.backend, usage=settled.usage
+        runtime.recorder,
+        request,
+        decision,
+        trace,
+        status=200,
+        backend=settled.backend,
+        usage=settled.usage,
+        route=settled.plan,
     )
     return _render_whole(body, settled, decision, trace, as_stream=request.stream)
 
@@ -210,14 +219,17 @@ def _settle_reply(backend: str, reply: Reply, started: float, trace: RequestTrac
 
 
 def _settle_walk(walk: Walk, trace: RequestTrace) -> SettledReply:
-    """Each call of ``walk`` noted in the trace (a paid grading as one more, charged to its grader); the
-    kept answer at the walk's whole cost. Raises the rejection that ended the walk, or
-    ``trace.exhausted()``, when no answer was kept."""
+    """Each call of ``walk`` noted in the trace, in the walk's order (with its judge's score when it was
+    judged; a paid grading as one more, charged to its grader); the kept answer at the walk's whole
+    cost. Raises the rejection that ended the walk, or ``trace.exhausted()``, when no answer was kept."""
     for step in walk.steps:
         if step.error is not None:
             trace.failed(step.backend, step.error, step.seconds)
-        elif step.reply is not None and step.judgement is not None:
+        elif step.reply is not None:
             judgement = step.judgement
+            if judgement is None:
+                trace.answered(step.backend, step.reply.cost_usd, step.seconds)
+                continue
             trace.answered(step.backend, step.reply.cost_usd, step.seconds, judgement.score, judgement.reason)
             if judgement.grader is not None:
                 trace.graded(judgement.grader, judgement.cost_usd, step.judge_seconds)
@@ -225,7 +237,8 @@ def _settle_walk(walk: Walk, trace: RequestTrace) -> SettledReply:
     if kept is None or kept.reply is None:
         raise walk.rejection or trace.exhausted()
     reply = kept.reply
-    return SettledReply(kept.backend, reply.body, reply.usage, walk.cost_usd, cascade_object(walk))
+    plan = walk.plan if isinstance(walk, PlanWalk) else None
+    return SettledReply(kept.backend, reply.body, reply.usage, walk.cost_usd, plan, walk_object(walk))
 
 
 def _settle_last_chunk(
@@ -247,9 +260,14 @@ def _render_body(settled: SettledReply, decision: Decision, trace: RequestTrace)
     upstream gave one) and the ``routing`` object."""
     body = {**settled.body, "model": settled.backend}
     body.setdefault("usage", settled.usage.as_json())
-    extra = {} if settled.cascade is None else {"cascade": settled.cascade}
     body["routing"] = routing_object(
-        decision, settled.backend, settled.cost_usd, settled.usage, trace, **extra
+        decision,
+        settled.backend,
+        settled.cost_usd,
+        settled.usage,
+        trace,
+        route=settled.plan,
+        **(settled.walk or {}),
     )
     return body
 
@@ -258,7 +276,9 @@ def _render_whole(
     body: dict[str, Any], settled: SettledReply, decision: Decision, trace: RequestTrace, *, as_stream: bool
 ) -> Response:
     """``body`` as JSON, or (``as_stream``) as the chunks of an SSE stream, with the routing headers."""
-    headers = routing_headers(decision, settled.backend, trace.request_id, settled.cost_usd)
+    headers = routing_headers(
+        decision, settled.backend, trace.request_id, settled.cost_usd, plan=settled.plan
+    )
     if as_stream:
         return StreamingResponse(completion_chunks(body), media_type="text/event-stream", headers=headers)
     return JSONResponse(body, headers=headers)

@@ -49,7 +49,7 @@ class RequestTrace:
         self.attempts.append(Attempt(backend, "ok", cost_usd, seconds, score, judge_reason))
 
     def graded(self, grader: str, cost_usd: float, seconds: float) -> None:
-        """Note a paid grading of a cascade's answer by ``grader`` (status ``judge``)."""
+        """Note a paid grading of a walk's answer by ``grader`` (status ``judge``)."""
         self.attempts.append(Attempt(grader, "judge", cost_usd, seconds))
 
     def failed(self, backend: str, error: UpstreamError, seconds: float) -> None:
@@ -86,10 +86,13 @@ def log_request(
     status: int,
     backend: str | None = None,
     usage: Usage | None = None,
+    route: str | None = None,
 ) -> None:
     """Record the request — answered by ``backend`` with ``usage``, or not (None) — in ``usage_log``
-    with HTTP ``status`` (never blocks), and log one line about it."""
-    chosen = decision.candidate(backend) if backend else None
+    with HTTP ``status`` (never blocks), and log one line about it. The predicted quality recorded is the
+    candidate ``route``'s when given (a plan router's plan), else the answering backend's."""
+    chosen_name = route or backend
+    chosen = decision.candidate(chosen_name) if chosen_name else None
     costs = [c.predicted_cost_usd for c in decision.candidates if c.predicted_cost_usd is not None]
     usage = usage or Usage(0, 0, estimated=True)
     elapsed = time.perf_counter() - trace.started

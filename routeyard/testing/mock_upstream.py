@@ -14,6 +14,9 @@ The upstream model id in a request chooses the behaviour:
 ``garbage``       HTTP 200 with a body that is not JSON
 ``cut``           streams two chunks, then drops the connection without ``[DONE]``
 ``says:TEXT``     answers ``TEXT`` (a fixed answer, for cascades and judges)
+``meet:KEY:TEXT``  answers ``TEXT`` once another call of a ``meet:KEY:…`` id is in flight at the same
+                  time (calls meet in pairs); HTTP 504 when none comes within :data:`MEET_SECONDS`: a
+                  pair of calls made one after the other fails
 ``grader``        answers ``GRADE: 9`` when the last message contains ``[good]``, else ``GRADE: 2``
 ``usage:JSON``    answers like ``echo`` with ``usage`` set to the JSON text as given (even ``Infinity``)
 ``reply:JSON``    a whole call gets HTTP 200 with the JSON text as its body (a stream: like ``echo``)
@@ -49,10 +52,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+MEET_SECONDS = 5.0
+"""How long a ``meet:`` call waits for its partner before it fails."""
+
 
 def create_upstream_app(api_key: str | None = None) -> Starlette:
     """The mock upstream (see the module docstring); with ``api_key``, requests must carry that key."""
     calls: collections.Counter[str] = collections.Counter()
+    meetings = _Meetings()
 
     async def chat(request: Request) -> Response:
         body = await request.json()
@@ -77,6 +84,8 @@ def create_upstream_app(api_key: str | None = None) -> Starlette:
             await asyncio.sleep(30)
         if model == "garbage":
             return PlainTextResponse("<html>definitely not json</html>")
+        if model.startswith("meet:") and not await meetings.meet(model.split(":", 2)[1]):
+            return _error(504, "no partner call arrived")
         answer = _answer(model, _last_text(body))
         if body.get("stream"):
             return StreamingResponse(_chunks(model, answer, body), media_type="text/event-stream")
@@ -97,6 +106,29 @@ def create_upstream_app(api_key: str | None = None) -> Starlette:
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/calls", count)])
 
 
+class _Meetings:
+    """Pairs up calls by key: each call waits until another of the same key arrives, or times out."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+
+    async def meet(self, key: str) -> bool:
+        """Whether a partner call of ``key`` arrived (or was waiting) within :data:`MEET_SECONDS`."""
+        partner = self._waiting.pop(key, None)
+        if partner is not None and not partner.done():
+            partner.set_result(None)
+            return True
+        waiting = asyncio.get_running_loop().create_future()
+        self._waiting[key] = waiting
+        try:
+            await asyncio.wait_for(waiting, MEET_SECONDS)
+        except TimeoutError:
+            if self._waiting.get(key) is waiting:
+                del self._waiting[key]
+            return False
+        return True
+
+
 def _error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
     return JSONResponse({"error": error}, status_code=status)
@@ -115,6 +147,8 @@ def _with_raw_usage(payload: dict[str, Any], raw_usage: str) -> str:
 def _answer(model: str, last_text: str) -> str:
     if model.startswith("says:"):
         return model.removeprefix("says:")
+    if model.startswith("meet:"):
+        return model.split(":", 2)[2]
     if model == "grader":
         return "GRADE: 9" if "[good]" in last_text else "GRADE: 2"
     return "echo: " + last_text

@@ -58,7 +58,7 @@ def context():
 
 
 def test_the_built_in_router_kinds_are_registered():
-    assert ROUTER_KINDS.names() == ("cascade", "fixed", "predictive")
+    assert ROUTER_KINDS.names() == ("cascade", "fixed", "plan", "predictive")
     assert ROUTER_KINDS.get("predictive").config is PredictiveRouterConfig
 
 
@@ -126,7 +126,7 @@ def test_a_cascade_reads_its_judge_config_by_kind(artifact):
         {"name": "c", "kind": "cascade", "artifact": str(artifact), "judge": {"kind": "llm", "backend": "g"}}
     )
     assert config.judge == LlmJudgeConfig(backend="g")
-    with pytest.raises(ValidationError, match="kind must be one of: heuristics, learned, llm"):
+    with pytest.raises(ValidationError, match="kind must be one of: agreement, heuristics, learned, llm"):
         CascadeRouterConfig.model_validate(
             {"name": "c", "kind": "cascade", "artifact": str(artifact), "judge": {"kind": "oracle"}}
         )
@@ -135,7 +135,7 @@ def test_a_cascade_reads_its_judge_config_by_kind(artifact):
 def test_a_cascades_judge_order_and_mapping_are_checked(artifact):
     no_judge = CascadeRouterConfig(name="c", artifact=artifact)
     assert no_judge.problems({"cheap", "dear"}) == [
-        "a cascade needs a judge (kind heuristics, learned or llm)"
+        "a cascade needs a judge (kind agreement, heuristics, learned or llm)"
     ]
     config = CascadeRouterConfig(
         name="c",
