@@ -3,6 +3,9 @@
 The rows trained on are the union of every dataset's train split (architecture.md §7: seed 42, 70/30), so
 a replay of the same table scores the predictor on prompts it never saw; ``train_fraction=1.0`` trains
 on every row (for a production artifact). Prompts are embedded as :func:`embedding_text` of their turns.
+Hyperparameters are chosen above this layer, by cross-validation inside the train split
+(``routeyard.evaluation.selection``, called by the commands); its record is passed in to be kept in the
+manifest.
 """
 
 from __future__ import annotations
@@ -79,25 +82,38 @@ def train_predictor(
     train_fraction: float = DEFAULT_TRAIN_FRACTION,
     hyperparameters: Mapping[str, Any] | None = None,
     embeddings: Vectors | None = None,
+    selection: Mapping[str, Any] | None = None,
+    plans: tuple[dict[str, Any], ...] = (),
     progress: bool = False,
 ) -> TrainedPredictor:
     """Train a predictor of kind ``kind`` (a name in ``PREDICTOR_KINDS``) on the table's train split.
 
-    ``embeddings`` (n, d), when given, are the table's prompts already embedded by ``embedder``;
-    ``hyperparameters`` are the kind's (its ``parameters`` model: ``k``, ``weighting`` for KNN;
-    ``hidden``, ``epochs``, … for the MLP), defaults for the rest. Raises ``ValueError`` for an unknown
-    kind, hyperparameters the kind refuses (every problem in one line) or an empty train split.
+    Args:
+        table: the outcome table (its columns may be models or plans).
+        embedder: what embeds the prompts; its identity goes into the manifest.
+        kind: the predictor kind.
+        seed, train_fraction: the split (``routeyard.predictor.split``).
+        hyperparameters: the kind's (its ``parameters`` model: ``k``, ``weighting`` for KNN; ``hidden``,
+            ``epochs``, … for the MLP), defaults for the rest.
+        embeddings: the prompts already embedded by ``embedder``: (n, d) for every row of the table, or
+            (r, d) for its r train rows only, in :func:`train_rows` order; embedded here when ``None``.
+        selection: how the hyperparameters were chosen, recorded as the manifest's ``selection``.
+        plans: the plan specs of a plan table's columns, recorded as the manifest's ``plans``.
+        progress: show a progress bar while embedding.
+
+    Returns:
+        The predictor, its manifest and the rows it was trained on.
+
+    Raises:
+        ValueError: an unknown kind, hyperparameters the kind refuses (every problem in one line), an
+            empty train split, or embeddings of another length.
     """
     predictor_kind = PREDICTOR_KINDS.get(kind)
-    parameters = _parameters(predictor_kind, hyperparameters or {})
+    parameters = kind_parameters(predictor_kind, hyperparameters or {})
     rows, split = train_rows(table, seed=seed, train_fraction=train_fraction)
     if len(rows) == 0:
         raise ValueError("the train split is empty: the table is too small")
-    vectors = (
-        embed_prompts(embedder, table.prompts[rows], progress=progress)
-        if embeddings is None
-        else embeddings[rows]
-    )
+    vectors = _train_vectors(embedder, table, rows, embeddings, progress)
     data = TrainingSet(vectors, table.quality[rows], table.missing[rows], table.cost[rows], table.models)
     predictor = predictor_kind.train(data, parameters)
     manifest = Manifest(
@@ -110,12 +126,31 @@ def train_predictor(
         training_data_sha256=training_data_hash(table, rows),
         split=split,
         source=table.source,
+        selection=dict(selection or {}),
+        plans=plans,
     )
     return TrainedPredictor(predictor, manifest, rows)
 
 
-def _parameters(kind: PredictorKind, hyperparameters: Mapping[str, Any]) -> BaseModel:
-    """The kind's parameters model filled from ``hyperparameters``; raises ``ValueError`` in one line."""
+def _train_vectors(
+    embedder: Embedder, table: OutcomeTable, rows: IndexArray, embeddings: Vectors | None, progress: bool
+) -> Vectors:
+    """The train rows' embeddings: computed, or taken from the whole table's or the train rows' own."""
+    if embeddings is None:
+        return embed_prompts(embedder, table.prompts[rows], progress=progress)
+    if len(embeddings) == table.n_prompts:
+        return embeddings[rows]
+    if len(embeddings) == len(rows):
+        return embeddings
+    raise ValueError(
+        f"{len(embeddings)} embeddings: expected one per row ({table.n_prompts}) "
+        f"or one per train row ({len(rows)})"
+    )
+
+
+def kind_parameters(kind: PredictorKind, hyperparameters: Mapping[str, Any]) -> BaseModel:
+    """The kind's parameters model filled from ``hyperparameters`` (defaults for the rest); raises
+    ``ValueError`` naming every problem in one line."""
     try:
         return kind.parameters.model_validate(dict(hyperparameters))
     except ValidationError as exc:

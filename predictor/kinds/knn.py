@@ -40,21 +40,42 @@ _SINGLE_THREAD_BELOW = 16  # queries per call
 
 
 class KnnParameters(BaseModel):
-    """The KNN kind's hyperparameters; the defaults are the best measured on the RouterBench subset
-    (benchmarks/RESULTS.md), and the command line's."""
+    """The KNN kind's hyperparameters, and the command line's.
+
+    The defaults are neutral, chosen before looking at any result: RouterBench's plain KNN router (10
+    neighbours, uniform votes, no shrinkage). They were not chosen on any test split; ``routeyard
+    train`` and ``routeyard replay --train`` choose among :data:`KNN_GRID` by cross-validation inside the
+    train split (``routeyard.evaluation.selection``) unless told not to search.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    k: int = Field(default=40, ge=1, description="neighbours that vote")
-    weighting: Weighting = Field(default="distance", description="how votes weigh")
+    k: int = Field(default=10, ge=1, description="neighbours that vote")
+    weighting: Weighting = Field(default="uniform", description="how votes weigh")
     prior_k: int = Field(default=400, ge=1, description="the wide neighbourhood's size")
     shrinkage: float = Field(
-        default=0.65, ge=0.0, le=1.0, description="weight of the wide neighbourhood's mean quality, 0 – 1"
+        default=0.0, ge=0.0, le=1.0, description="weight of the wide neighbourhood's mean quality, 0 – 1"
     )
 
 
-TUNED_PARAMETERS: dict[str, Any] = KnnParameters().model_dump()
+DEFAULT_PARAMETERS: dict[str, Any] = KnnParameters().model_dump()
 """The defaults of :class:`KnnParameters` as keyword arguments of :class:`KnnPredictor`."""
+
+TUNED_PARAMETERS: dict[str, Any] = DEFAULT_PARAMETERS
+"""Former name of :data:`DEFAULT_PARAMETERS`, kept for callers: no longer tuned on any split."""
+
+KNN_GRID: tuple[dict[str, Any], ...] = tuple(
+    {"k": k, **shrunk}
+    for k in (10, 40)
+    for shrunk in (
+        {},
+        {"shrinkage": 0.5, "prior_k": 200},
+        {"shrinkage": 0.5, "prior_k": 800},
+        {"shrinkage": 0.8, "prior_k": 400},
+    )
+)
+"""The 8 points cross-validation searches, fixed a priori: few or many voters, each plain or shrunk
+towards a narrower or wider neighbourhood's mean, halfway or most of the way."""
 
 
 class KnnPredictor:
@@ -70,10 +91,10 @@ class KnnPredictor:
         cost: FloatArray,
         models: tuple[str, ...],
         *,
-        k: int = 10,
-        weighting: str = "uniform",
-        prior_k: int = 400,
-        shrinkage: float = 0.0,
+        k: int = DEFAULT_PARAMETERS["k"],
+        weighting: str = DEFAULT_PARAMETERS["weighting"],
+        prior_k: int = DEFAULT_PARAMETERS["prior_k"],
+        shrinkage: float = DEFAULT_PARAMETERS["shrinkage"],
         index: faiss.Index | None = None,
     ) -> None:
         """Index ``embeddings`` (n, d) with their labels (n, m each). Raises ``ValueError`` on bad shapes,
@@ -183,5 +204,5 @@ def _train(data: TrainingSet, parameters: KnnParameters) -> KnnPredictor:
 
 
 PREDICTOR_KINDS.register(
-    PredictorKind(name="knn", parameters=KnnParameters, train=_train, load=KnnPredictor.load)
+    PredictorKind(name="knn", parameters=KnnParameters, train=_train, load=KnnPredictor.load, grid=KNN_GRID)
 )

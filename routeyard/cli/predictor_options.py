@@ -1,9 +1,10 @@
 """The predictor kinds' hyperparameters as command-line options, made from their ``parameters`` models.
 
 Every field of every registered kind's parameters model becomes ``--<field-name>`` (``prior_k`` is
-``--prior-k``); a field whose option the command already has (``--seed``) becomes ``--<kind>-<field>``.
-Options are optional: what is not given takes the kind's default. An option given for kinds that do not
-have it is an error, never silently ignored.
+``--prior-k``), shared by the kinds that have a field of that name; a field whose option the command
+already has (``--seed``) becomes ``--<kind>-<field>`` for each kind, setting that kind's alone. Options
+are optional: what is not given takes the kind's default (or, where the command searches, is chosen by
+cross-validation). An option given for kinds that do not have it is an error, never silently ignored.
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ class _Option:
 def add_predictor_options(parser: argparse.ArgumentParser) -> None:
     """Add every registered predictor kind's hyperparameters to ``parser`` (see the module docstring)."""
     options: dict[str, _Option] = {}
-    group = parser.add_argument_group("predictor hyperparameters (defaults: each kind's)")
+    group = parser.add_argument_group(
+        "predictor hyperparameters (a value given is pinned; the others are searched, or each kind's default)"
+    )
     for kind in PREDICTOR_KINDS:
         for field, info in kind.parameters.model_fields.items():
             dest = f"parameter_{field}"
             if dest in options:
                 options[dest] = _Option(dest, field, (*options[dest].kinds, kind.name))
                 continue
-            options[dest] = _Option(dest, field, (kind.name,))
-            _add(group, field, kind.name, dest, info)
+            option = _add(group, field, kind.name, info)
+            options[option.dest] = option
     parser.set_defaults(**{_ORIGIN: tuple(options.values())})
 
 
@@ -59,15 +62,18 @@ def check_predictor_options(args: argparse.Namespace, kinds: tuple[str, ...]) ->
             )
 
 
-def _add(group: argparse._ArgumentGroup, field: str, kind: str, dest: str, info: FieldInfo) -> None:
+def _add(group: argparse._ArgumentGroup, field: str, kind: str, info: FieldInfo) -> _Option:
+    """Add ``--<field>`` (shared by kinds), or ``--<kind>-<field>`` (this kind's) where the command has
+    ``--<field>`` already; returns the option added."""
     arguments = _argument_type(info.annotation)
     help_text = f"{kind}: {info.description or field} (default {info.default!r})"
-    flag = "--" + field.replace("_", "-")
+    flag, dest = "--" + field.replace("_", "-"), f"parameter_{field}"
     try:
         group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=help_text, **arguments)
     except argparse.ArgumentError:  # the command has that option already (--seed): qualify it
-        flag = f"--{kind}-{field.replace('_', '-')}"
+        flag, dest = f"--{kind}-{field.replace('_', '-')}", f"parameter_{kind}_{field}"
         group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=help_text, **arguments)
+    return _Option(dest, field, (kind,))
 
 
 def _argument_type(annotation: Any) -> dict[str, Any]:

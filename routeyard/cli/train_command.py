@@ -1,9 +1,18 @@
-"""``routeyard train``: train a quality predictor on an outcome table and write its artifact."""
+"""``routeyard train``: train a quality predictor on an outcome table and write its artifact.
+
+By default the kind's hyperparameters are chosen by cross-validation inside the train split
+(``routeyard.evaluation.selection``; the record goes into the manifest's ``selection``); the options
+given on the command line pin their values. ``--no-search`` trains the given (or default) values only.
+``--plans`` trains on the plan outcome table (``routeyard.evaluation.plan_outcomes``: every model alone
+and the agreement pairs picked from the train split) instead of the model table; the artifact's
+``models`` are then the plan names and its manifest's ``plans`` their specs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from routeyard.cli.arguments import add_embedder_arguments, add_table_arguments, load_table
 from routeyard.cli.embedders import embedder_named
@@ -12,17 +21,21 @@ from routeyard.cli.predictor_options import (
     check_predictor_options,
     predictor_parameters,
 )
+from routeyard.evaluation.plan_outcomes import candidate_plans, plan_table
+from routeyard.evaluation.selection import DEFAULT_FOLDS, Selection, TrainRows, select_hyperparameters
 from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.kinds import PREDICTOR_KINDS
+from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION
-from routeyard.predictor.training import train_predictor
+from routeyard.predictor.training import embed_prompts, train_predictor, train_rows
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "train",
         help="train a predictor of every model's quality and cost; write an artifact directory",
-        description="Train on the table's train split (per dataset, seed 42, 70 %%) and write an artifact.",
+        description="Train on the table's train split (per dataset, seed 42, 70 %%) and write an artifact; "
+        "hyperparameters not given are chosen by cross-validation inside the train split.",
     )
     add_table_arguments(parser)
     parser.add_argument("--predictor", choices=PREDICTOR_KINDS.names(), default="knn", help="predictor kind")
@@ -32,7 +45,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_TRAIN_FRACTION,
         help="share of each dataset trained on (1.0 for a production artifact; default 0.7)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split seed")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split and cross-validation seed")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=DEFAULT_FOLDS,
+        help=f"cross-validation folds of the hyperparameter search (default {DEFAULT_FOLDS})",
+    )
+    parser.add_argument(
+        "--no-search",
+        action="store_true",
+        help="train the given (or default) hyperparameters only; no cross-validated search",
+    )
+    parser.add_argument(
+        "--plans",
+        action="store_true",
+        help="predict plans (every model alone, agreement pairs) instead of models; needs recorded answers",
+    )
     add_embedder_arguments(parser)
     parser.add_argument("--out", required=True, help="artifact directory to write (replaced whole)")
     add_predictor_options(parser)
@@ -41,22 +70,63 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     check_predictor_options(args, (args.predictor,))
-    table = load_table(args.data, args.format)
+    progress = sys.stderr.isatty()
+    table, plans = _outcomes(args)
     embedder = embedder_named(args.embedder, cached=not args.no_cache)
-    params = predictor_parameters(args, args.predictor)
+    rows, _ = train_rows(table, seed=args.seed, train_fraction=args.train_fraction)
+    vectors = embed_prompts(embedder, table.prompts[rows], progress=progress)
+    hyperparameters = predictor_parameters(args, args.predictor)
+    selection: Selection | None = None
+    if not args.no_search:
+        data = TrainRows(table.select(rows), vectors)
+        selection = select_hyperparameters(
+            data, args.predictor, pinned=hyperparameters, folds=args.folds, seed=args.seed, progress=progress
+        )
+        hyperparameters = selection.winner
     trained = train_predictor(
         table,
         embedder,
         args.predictor,
         seed=args.seed,
         train_fraction=args.train_fraction,
-        progress=sys.stderr.isatty(),
-        hyperparameters=params,
+        hyperparameters=hyperparameters,
+        embeddings=vectors,
+        selection=None if selection is None else selection.record(),
+        plans=plans,
     )
     save_artifact(trained.predictor, trained.manifest, args.out)
     manifest = trained.manifest
+    columns = f"{len(manifest.models)} plans" if plans else f"{len(manifest.models)} models"
+    if selection is not None:
+        print(_selection_summary(selection))
     print(
         f"trained {manifest.kind} on {len(trained.train_rows)} of {table.n_prompts} prompts × "
-        f"{len(manifest.models)} models with {manifest.embedder_identity}; wrote {args.out}"
+        f"{columns} with {manifest.embedder_identity}; wrote {args.out}"
     )
     return 0
+
+
+def _outcomes(args: argparse.Namespace) -> tuple[OutcomeTable, tuple[dict[str, Any], ...]]:
+    """The table to train on and, with ``--plans``, the plan specs of its columns."""
+    if not args.plans:
+        return load_table(args.data, args.format), ()
+    table = load_table(args.data, args.format, with_responses=True)
+    rows, _ = train_rows(table, seed=args.seed, train_fraction=args.train_fraction)
+    planned = plan_table(table, candidate_plans(table, rows))
+    return planned.table, tuple(plan.spec() for plan in planned.plans)
+
+
+def _selection_summary(selection: Selection) -> str:
+    """One line: what won, its CV AIQ and the Zero router's, over how many points and folds."""
+    varying = [
+        name
+        for name in selection.winner
+        if len({repr(p.hyperparameters[name]) for p in selection.points}) > 1
+    ]
+    fixed = "the given hyperparameters" if selection.pinned else "the defaults"
+    chosen = ", ".join(f"{name}={selection.winner[name]}" for name in varying) or fixed
+    best = selection.points[selection.winner_index]
+    return (
+        f"selected {chosen} among {len(selection.points)} points by {selection.folds}-fold cross-validation "
+        f"inside the train split: CV AIQ {best.cv_aiq:.4f} (Zero router {selection.zero_cv_aiq:.4f})"
+    )

@@ -4,7 +4,8 @@ A replay scores *recorded* numbers; this module turns trained things into them, 
 outcome table:
 
 - :func:`learned_predictions`: each predictor artifact (checked against the table's models) and each
-  predictor kind trained on the table's train split on the fly, over one embedding of every prompt;
+  predictor kind trained on the table's train split on the fly, over one embedding of every prompt, its
+  hyperparameters chosen by cross-validation inside the train split (``routeyard.evaluation.selection``);
 - :func:`judge_scores`: each learned-judge artifact and, if asked, one trained on the train split,
   scoring the test split's recorded answers.
 
@@ -22,6 +23,13 @@ import numpy as np
 
 from routeyard.arrays import Vectors
 from routeyard.evaluation.replay import JudgeScores, Predictions
+from routeyard.evaluation.selection import (
+    DEFAULT_FOLDS,
+    Selection,
+    TrainRows,
+    grid_points,
+    select_hyperparameters,
+)
 from routeyard.judges.judge_training import held_out_rows, judge_training_hash, score_table, train_judge
 from routeyard.judges.kinds.learned import LearnedJudge
 from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact
@@ -43,17 +51,22 @@ def learned_predictions(
     seed: int,
     warn: Warn,
     progress: bool = False,
+    folds: int | None = DEFAULT_FOLDS,
+    on_selection: Callable[[str, Selection], None] | None = None,
 ) -> list[Predictions]:
     """Predictions for every row of ``table`` by each artifact in ``artifacts`` and by each predictor kind
-    in ``train`` (kind → its hyperparameters) trained on the table's train split (``seed``).
+    in ``train`` trained on the table's train split (``seed``).
 
-    Names are the kinds, made unique (``knn``, ``knn-<artifact dir>``, ``knn-trained``). Raises
-    ``ValueError`` (an unknown kind, an artifact that does not load or predicts other models) before
-    anything is trained.
+    ``train`` maps a kind to the hyperparameters the user pinned; the others are chosen among the kind's
+    grid by ``folds``-fold cross-validation inside the train split (seeded by ``seed``), and
+    ``on_selection(name, selection)`` is called with each one's record; ``folds=None`` trains the pinned
+    values and the defaults without a search. Names are the kinds, made unique (``knn``,
+    ``knn-<artifact dir>``, ``knn-trained``). Raises ``ValueError`` (an unknown kind, an artifact that
+    does not load or predicts other models) before anything is trained.
     """
     train = train or {}
-    for kind in train:
-        PREDICTOR_KINDS.get(kind)  # an unknown kind fails before anything is embedded
+    for kind, pinned in train.items():  # an unknown kind or a bad value fails before anything is embedded
+        grid_points(PREDICTOR_KINDS.get(kind), pinned)
     if not artifacts and not train:
         return []
     embeddings = embed_prompts(embedder, table.prompts, progress=progress)
@@ -61,11 +74,21 @@ def learned_predictions(
     loaded = [(_load_for_table(d, embedder, table, seed, warn), d) for d in artifacts]
     for (predictor, manifest), directory in loaded:
         out.append(_predict(predictor, embeddings, table, _unique(manifest.kind, directory.name, out)))
-    for kind, hyperparameters in train.items():
+    for kind, pinned in train.items():
+        name = _unique(kind, "trained", out)
+        hyperparameters = dict(pinned)
+        if folds is not None:
+            data = TrainRows.of_train_split(table, embeddings, seed=seed)
+            selection = select_hyperparameters(
+                data, kind, pinned=pinned, folds=folds, seed=seed, progress=progress
+            )
+            hyperparameters = selection.winner
+            if on_selection is not None:
+                on_selection(name, selection)
         trained = train_predictor(
             table, embedder, kind, seed=seed, embeddings=embeddings, hyperparameters=hyperparameters
         )
-        out.append(_predict(trained.predictor, embeddings, table, _unique(kind, "trained", out)))
+        out.append(_predict(trained.predictor, embeddings, table, name))
     return out
 
 

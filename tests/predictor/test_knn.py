@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from routeyard.predictor.kinds.knn import KnnPredictor
+from routeyard.predictor.kinds.knn import KNN_GRID, TUNED_PARAMETERS, KnnParameters, KnnPredictor
 
 MODELS = ("small", "large")
 
@@ -91,3 +91,14 @@ def test_shrinkage_pulls_the_near_mean_towards_the_wide_neighbourhood():
     assert shrunk.cost[0, 0] == plain.cost[0, 0]
     with pytest.raises(ValueError, match="shrinkage"):
         KnnPredictor(points, quality, missing, cost, ("m",), shrinkage=1.5)
+
+
+def test_a_knn_built_with_no_settings_is_the_kind_s_default_and_the_grid_is_valid():
+    points, quality, cost, _ = clusters()
+    knn = KnnPredictor(points, quality, np.zeros_like(quality, dtype=bool), cost, MODELS)
+    hyperparameters = {key: knn.hyperparameters[key] for key in KnnParameters.model_fields}
+    assert hyperparameters == KnnParameters().model_dump() == TUNED_PARAMETERS
+    assert 1 <= len(KNN_GRID) <= 8
+    assert len({tuple(sorted(KnnParameters(**point).model_dump().items())) for point in KNN_GRID}) == len(
+        KNN_GRID
+    )

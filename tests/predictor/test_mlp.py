@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+import torch
 
-from routeyard.predictor.kinds.mlp import MlpPredictor
+from routeyard.predictor.kinds.mlp import MLP_GRID, MlpParameters, MlpPredictor
 
 MODELS = ("small", "large")
 
@@ -87,3 +88,15 @@ def test_bad_shapes_and_settings_are_refused(trained):
         MlpPredictor.train(points, quality, missing, cost, MODELS, validation_fraction=1.0)
     with pytest.raises(ValueError, match="expected"):
         trained.predict(np.zeros((1, 3), dtype=np.float32))
+
+
+def test_the_grid_is_at_most_three_distinct_valid_points():
+    points = [MlpParameters(**point).model_dump() for point in MLP_GRID]
+    assert 1 <= len(points) <= 3 and all(points.count(p) == 1 for p in points)
+
+
+def test_training_leaves_torchs_thread_count_as_it_found_it():
+    points, quality, missing, cost, _ = clusters(n_per=10)
+    before = torch.get_num_threads()
+    MlpPredictor.train(points, quality, missing, cost, MODELS, hidden=8, epochs=2)
+    assert torch.get_num_threads() == before

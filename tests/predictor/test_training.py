@@ -4,7 +4,7 @@ import pytest
 from benchmarks.synthetic import generate_synthetic_table
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.split import split_by_dataset
-from routeyard.predictor.training import train_predictor, train_rows, training_data_hash
+from routeyard.predictor.training import embed_prompts, train_predictor, train_rows, training_data_hash
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,29 @@ def test_hyperparameters_not_given_take_the_kinds_defaults(table):
     trained = train_predictor(table, HashingEmbedder(), "knn", hyperparameters={"k": 3})
     assert trained.predictor.hyperparameters == {
         "k": 3,
-        "weighting": "distance",
+        "weighting": "uniform",
         "prior_k": 400,
-        "shrinkage": 0.65,
+        "shrinkage": 0.0,
         "n_indexed": len(trained.train_rows),
     }
+
+
+def test_embeddings_of_every_row_or_of_the_train_rows_only_train_the_same_predictor(table):
+    embedder = HashingEmbedder()
+    rows, _ = train_rows(table)
+    every = embed_prompts(embedder, table.prompts)
+    queries = every[:20]
+    from_every = train_predictor(table, embedder, "knn", embeddings=every).predictor.predict(queries)
+    from_train = train_predictor(table, embedder, "knn", embeddings=every[rows]).predictor.predict(queries)
+    np.testing.assert_array_equal(from_every.quality, from_train.quality)
+    with pytest.raises(ValueError, match="expected one per row"):
+        train_predictor(table, embedder, "knn", embeddings=every[:7])
+
+
+def test_the_manifest_records_the_selection_and_plans_it_is_given(table):
+    plain = train_predictor(table, HashingEmbedder(), "knn").manifest
+    assert plain.selection == {} and plain.plans == ()
+    record = {"winner": {"k": 10}, "folds": 5}
+    specs = tuple({"kind": "single", "model": model} for model in table.models)
+    manifest = train_predictor(table, HashingEmbedder(), "knn", selection=record, plans=specs).manifest
+    assert manifest.selection == record and manifest.plans == specs
