@@ -176,7 +176,7 @@ def _plans(table: OutcomeTable, args: argparse.Namespace) -> tuple[PlanTable, li
     if not args.train:
         return plans, []
     predictions = learned_predictions(
-        plans.table,
+        plans,
         embedder_named(args.embedder, cached=not args.no_cache),
         train={kind: predictor_parameters(args, kind) for kind in args.train},
         seed=args.seed,

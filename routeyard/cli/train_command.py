@@ -2,7 +2,9 @@
 
 By default the kind's hyperparameters are chosen by cross-validation inside the train split
 (``routeyard.evaluation.selection``; the record goes into the manifest's ``selection``); the options
-given on the command line pin their values. ``--no-search`` trains the given (or default) values only.
+given on the command line pin their values; where the cross-validation says the winner loses to the Zero
+router on a dataset, the artifact routes that dataset's region as the Zero router (a Zero guard,
+``routeyard.evaluation.selected_training``). ``--no-search`` trains the given (or default) values only.
 ``--plans`` trains on the plan outcome table (``routeyard.evaluation.plan_outcomes``: every model alone
 and the agreement pairs picked from the train split) instead of the model table; the artifact's
 ``models`` are then the plan names and its manifest's ``plans`` their specs.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from routeyard.cli.arguments import add_embedder_arguments, add_table_arguments, load_table
 from routeyard.cli.embedders import embedder_named
@@ -21,13 +22,14 @@ from routeyard.cli.predictor_options import (
     check_predictor_options,
     predictor_parameters,
 )
-from routeyard.evaluation.plan_outcomes import candidate_plans, plan_table
-from routeyard.evaluation.selection import DEFAULT_FOLDS, Selection, TrainRows, select_hyperparameters
+from routeyard.evaluation.plan_outcomes import PlanTable, candidate_plans, plan_table
+from routeyard.evaluation.selected_training import train_selected
+from routeyard.evaluation.selection import DEFAULT_FOLDS, Selection
 from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION
-from routeyard.predictor.training import embed_prompts, train_predictor, train_rows
+from routeyard.predictor.training import train_rows
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,35 +72,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     check_predictor_options(args, (args.predictor,))
-    progress = sys.stderr.isatty()
-    table, plans = _outcomes(args)
-    embedder = embedder_named(args.embedder, cached=not args.no_cache)
-    rows, _ = train_rows(table, seed=args.seed, train_fraction=args.train_fraction)
-    vectors = embed_prompts(embedder, table.prompts[rows], progress=progress)
-    hyperparameters = predictor_parameters(args, args.predictor)
-    selection: Selection | None = None
-    if not args.no_search:
-        data = TrainRows(table.select(rows), vectors)
-        selection = select_hyperparameters(
-            data, args.predictor, pinned=hyperparameters, folds=args.folds, seed=args.seed, progress=progress
-        )
-        hyperparameters = selection.winner
-    trained = train_predictor(
-        table,
-        embedder,
+    outcomes = _outcomes(args)
+    result = train_selected(
+        outcomes,
+        embedder_named(args.embedder, cached=not args.no_cache),
         args.predictor,
+        pinned=predictor_parameters(args, args.predictor),
+        folds=None if args.no_search else args.folds,
         seed=args.seed,
         train_fraction=args.train_fraction,
-        hyperparameters=hyperparameters,
-        embeddings=vectors,
-        selection=None if selection is None else selection.record(),
-        plans=plans,
+        progress=sys.stderr.isatty(),
     )
-    save_artifact(trained.predictor, trained.manifest, args.out)
-    manifest = trained.manifest
-    columns = f"{len(manifest.models)} plans" if plans else f"{len(manifest.models)} models"
-    if selection is not None:
-        print(_selection_summary(selection))
+    trained, manifest = result.trained, result.trained.manifest
+    save_artifact(trained.predictor, manifest, args.out)
+    if result.selection is not None:
+        print(_selection_summary(result.selection))
+    columns = f"{len(manifest.models)} plans" if manifest.plans else f"{len(manifest.models)} models"
+    table = outcomes.table if isinstance(outcomes, PlanTable) else outcomes
     print(
         f"trained {manifest.kind} on {len(trained.train_rows)} of {table.n_prompts} prompts × "
         f"{columns} with {manifest.embedder_identity}; wrote {args.out}"
@@ -106,14 +96,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outcomes(args: argparse.Namespace) -> tuple[OutcomeTable, tuple[dict[str, Any], ...]]:
-    """The table to train on and, with ``--plans``, the plan specs of its columns."""
+def _outcomes(args: argparse.Namespace) -> OutcomeTable | PlanTable:
+    """The table to train on: with ``--plans``, the plan outcomes of the candidate plans."""
     if not args.plans:
-        return load_table(args.data, args.format), ()
+        return load_table(args.data, args.format)
     table = load_table(args.data, args.format, with_responses=True)
     rows, _ = train_rows(table, seed=args.seed, train_fraction=args.train_fraction)
-    planned = plan_table(table, candidate_plans(table, rows))
-    return planned.table, tuple(plan.spec() for plan in planned.plans)
+    return plan_table(table, candidate_plans(table, rows))
 
 
 def _selection_summary(selection: Selection) -> str:
@@ -126,7 +115,9 @@ def _selection_summary(selection: Selection) -> str:
     fixed = "the given hyperparameters" if selection.pinned else "the defaults"
     chosen = ", ".join(f"{name}={selection.winner[name]}" for name in varying) or fixed
     best = selection.points[selection.winner_index]
+    guarded = selection.fallback_datasets
+    guard = f"; routes {', '.join(guarded)} as the Zero router (Zero guard)" if guarded else ""
     return (
         f"selected {chosen} among {len(selection.points)} points by {selection.folds}-fold cross-validation "
-        f"inside the train split: CV AIQ {best.cv_aiq:.4f} (Zero router {selection.zero_cv_aiq:.4f})"
+        f"inside the train split: CV AIQ {best.cv_aiq:.4f} (Zero router {selection.zero_cv_aiq:.4f}){guard}"
     )

@@ -4,8 +4,9 @@ A replay scores *recorded* numbers; this module turns trained things into them, 
 outcome table:
 
 - :func:`learned_predictions`: each predictor artifact (checked against the table's models) and each
-  predictor kind trained on the table's train split on the fly, over one embedding of every prompt, its
-  hyperparameters chosen by cross-validation inside the train split (``routeyard.evaluation.selection``);
+  predictor kind trained on the table's train split on the fly, over one embedding of every prompt, as
+  ``routeyard train`` trains (``routeyard.evaluation.selected_training``: selected by cross-validation
+  inside the train split, guarded where it loses to the Zero router);
 - :func:`judge_scores`: each learned-judge artifact and, if asked, one trained on the train split,
   scoring the test split's recorded answers.
 
@@ -22,14 +23,10 @@ from typing import Any
 import numpy as np
 
 from routeyard.arrays import Vectors
+from routeyard.evaluation.plan_outcomes import PlanTable
 from routeyard.evaluation.replay import JudgeScores, Predictions
-from routeyard.evaluation.selection import (
-    DEFAULT_FOLDS,
-    Selection,
-    TrainRows,
-    grid_points,
-    select_hyperparameters,
-)
+from routeyard.evaluation.selected_training import train_selected
+from routeyard.evaluation.selection import DEFAULT_FOLDS, Selection, grid_points
 from routeyard.judges.judge_training import held_out_rows, judge_training_hash, score_table, train_judge
 from routeyard.judges.kinds.learned import LearnedJudge
 from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact
@@ -37,13 +34,13 @@ from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.quality_predictor import QualityPredictor
-from routeyard.predictor.training import embed_prompts, train_predictor, train_rows, training_data_hash
+from routeyard.predictor.training import embed_prompts, train_rows, training_data_hash
 
 Warn = Callable[[str], None]
 
 
 def learned_predictions(
-    table: OutcomeTable,
+    outcomes: OutcomeTable | PlanTable,
     embedder: Embedder,
     *,
     artifacts: Sequence[Path] = (),
@@ -54,8 +51,9 @@ def learned_predictions(
     folds: int | None = DEFAULT_FOLDS,
     on_selection: Callable[[str, Selection], None] | None = None,
 ) -> list[Predictions]:
-    """Predictions for every row of ``table`` by each artifact in ``artifacts`` and by each predictor kind
-    in ``train`` trained on the table's train split (``seed``).
+    """Predictions for every row of ``outcomes`` (an outcome table, or a plan table: then the
+    predictions are of its plans) by each artifact in ``artifacts`` and by each predictor kind in
+    ``train`` trained on the table's train split (``seed``).
 
     ``train`` maps a kind to the hyperparameters the user pinned; the others are chosen among the kind's
     grid by ``folds``-fold cross-validation inside the train split (seeded by ``seed``), and
@@ -64,6 +62,7 @@ def learned_predictions(
     ``knn-<artifact dir>``, ``knn-trained``). Raises ``ValueError`` (an unknown kind, an artifact that
     does not load or predicts other models) before anything is trained.
     """
+    table = outcomes.table if isinstance(outcomes, PlanTable) else outcomes
     train = train or {}
     for kind, pinned in train.items():  # an unknown kind or a bad value fails before anything is embedded
         grid_points(PREDICTOR_KINDS.get(kind), pinned)
@@ -76,19 +75,19 @@ def learned_predictions(
         out.append(_predict(predictor, embeddings, table, _unique(manifest.kind, directory.name, out)))
     for kind, pinned in train.items():
         name = _unique(kind, "trained", out)
-        hyperparameters = dict(pinned)
-        if folds is not None:
-            data = TrainRows.of_train_split(table, embeddings, seed=seed)
-            selection = select_hyperparameters(
-                data, kind, pinned=pinned, folds=folds, seed=seed, progress=progress
-            )
-            hyperparameters = selection.winner
-            if on_selection is not None:
-                on_selection(name, selection)
-        trained = train_predictor(
-            table, embedder, kind, seed=seed, embeddings=embeddings, hyperparameters=hyperparameters
+        result = train_selected(
+            outcomes,
+            embedder,
+            kind,
+            pinned=pinned,
+            folds=folds,
+            seed=seed,
+            embeddings=embeddings,
+            progress=progress,
         )
-        out.append(_predict(trained.predictor, embeddings, table, name))
+        if on_selection is not None and result.selection is not None:
+            on_selection(name, result.selection)
+        out.append(_predict(result.trained.predictor, embeddings, table, name))
     return out
 
 

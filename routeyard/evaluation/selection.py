@@ -50,17 +50,34 @@ METRIC = (
     "model's mean cost] there; mean over datasets, then over folds"
 )
 
+GUARD_RULE = (
+    "a dataset routes as the Zero router (on its train means) where the winner's CV AIQ there is below "
+    "that of routing on each fit fold's per-dataset mean quality and cost"
+)
+
 
 @dataclass(frozen=True)
 class TrainRows:
-    """All that selection may read: ``table`` holds only train rows, ``embeddings`` (n, d) are theirs."""
+    """All that selection may read: ``table`` holds only train rows, ``embeddings`` (n, d) are theirs; for
+    a plan table, ``base_models`` names its columns that are models alone."""
 
     table: OutcomeTable
     embeddings: Vectors
+    base_models: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.embeddings) != self.table.n_prompts:
             raise ValueError(f"{len(self.embeddings)} embeddings for {self.table.n_prompts} train rows")
+        absent = set(self.base_models or ()) - set(self.table.models)
+        if absent:
+            raise ValueError(f"base models {sorted(absent)} are not columns of the table")
+
+    def base_columns(self) -> list[int]:
+        """The columns of the single models that set the AIQ cost range and the Zero router: every
+        column, or a plan table's ``base_models`` (the models alone)."""
+        if self.base_models is None:
+            return list(range(self.table.n_models))
+        return [self.table.models.index(model) for model in self.base_models]
 
     @classmethod
     def of_train_split(
@@ -70,13 +87,14 @@ class TrainRows:
         *,
         seed: int = DEFAULT_SEED,
         train_fraction: float = DEFAULT_TRAIN_FRACTION,
+        base_models: tuple[str, ...] | None = None,
     ) -> TrainRows:
         """The train split (``routeyard.predictor.training.train_rows``) of ``table`` and of its (n, d)
         ``embeddings`` (one per row of the whole table). Raises ``ValueError`` on a length mismatch."""
         if len(embeddings) != table.n_prompts:
             raise ValueError(f"{len(embeddings)} embeddings for a table of {table.n_prompts} rows")
         rows, _ = train_rows(table, seed=seed, train_fraction=train_fraction)
-        return cls(table.select(rows), embeddings[rows])
+        return cls(table.select(rows), embeddings[rows], base_models)
 
 
 @dataclass(frozen=True)
@@ -84,11 +102,21 @@ class PointScore:
     """One grid point: its full ``hyperparameters`` and its AIQ on each held-out fold."""
 
     hyperparameters: dict[str, Any]
-    fold_aiq: tuple[float, ...]
+    fold_dataset_aiq: tuple[dict[str, float], ...]
+
+    @property
+    def fold_aiq(self) -> tuple[float, ...]:
+        """Per fold, the mean over its datasets."""
+        return tuple(float(np.mean(list(fold.values()))) for fold in self.fold_dataset_aiq)
 
     @property
     def cv_aiq(self) -> float:
         return float(np.mean(self.fold_aiq))
+
+    def dataset_cv_aiq(self) -> dict[str, float]:
+        """Per dataset, the mean over the folds that hold it."""
+        names = sorted({name for fold in self.fold_dataset_aiq for name in fold})
+        return {n: float(np.mean([f[n] for f in self.fold_dataset_aiq if n in f])) for n in names}
 
 
 @dataclass(frozen=True)
@@ -103,6 +131,16 @@ class Selection:
     points: tuple[PointScore, ...]
     zero_fold_aiq: tuple[float, ...]
     winner_index: int
+    dataset_means: PointScore | None = None
+
+    @property
+    def fallback_datasets(self) -> tuple[str, ...]:
+        """The datasets where routing on the winner's predictions scored below routing on the dataset's
+        train means (how the Zero router routes) in cross-validation: a Zero guard routes them as Zero."""
+        if self.dataset_means is None:
+            return ()
+        learned, means = self.points[self.winner_index].dataset_cv_aiq(), self.dataset_means.dataset_cv_aiq()
+        return tuple(name for name in learned if learned[name] < means[name])
 
     @property
     def winner(self) -> dict[str, Any]:
@@ -131,6 +169,17 @@ class Selection:
             "zero": {"cv_aiq": self.zero_cv_aiq, "fold_aiq": list(self.zero_fold_aiq)},
             "winner": self.winner,
             "winner_cv_aiq": self.points[self.winner_index].cv_aiq,
+            "zero_guard": self._guard_record(),
+        }
+
+    def _guard_record(self) -> dict[str, Any]:
+        if self.dataset_means is None:
+            return {}
+        return {
+            "rule": GUARD_RULE,
+            "winner_dataset_cv_aiq": self.points[self.winner_index].dataset_cv_aiq(),
+            "dataset_means_cv_aiq": self.dataset_means.dataset_cv_aiq(),
+            "fallback_datasets": list(self.fallback_datasets),
         }
 
 
@@ -190,13 +239,11 @@ def select_hyperparameters(
     predictor_kind = PREDICTOR_KINDS.get(kind)
     points = grid_points(predictor_kind, pinned)
     pairs = cross_validation_folds(data, folds, seed)
-    scores = np.zeros((len(points), folds))
+    scores: list[list[dict[str, float]]] = [[] for _ in points]
     steps = [(p, f) for f in range(folds) for p in range(len(points))]
     for p, f in tqdm(steps, desc=f"select {kind}", unit="fit", disable=not progress, leave=False):
-        scores[p, f] = _fold_aiq(data, predictor_kind, points[p], *pairs[f])
-    results = tuple(
-        PointScore(point, tuple(float(s) for s in row)) for point, row in zip(points, scores, strict=True)
-    )
+        scores[p].append(_fold_aiq(data, predictor_kind, points[p], *pairs[f]))
+    results = tuple(PointScore(point, tuple(row)) for point, row in zip(points, scores, strict=True))
     return Selection(
         kind=kind,
         folds=folds,
@@ -204,19 +251,36 @@ def select_hyperparameters(
         n_rows=data.table.n_prompts,
         pinned=dict(pinned or {}),
         points=results,
-        zero_fold_aiq=tuple(_zero_aiq(data.table, held) for _, held in pairs),
+        zero_fold_aiq=tuple(_zero_aiq(data, held) for _, held in pairs),
         winner_index=int(np.argmax([r.cv_aiq for r in results])),  # the first of the best
+        dataset_means=PointScore({}, tuple(_dataset_means_aiq(data, fit, held) for fit, held in pairs)),
     )
 
 
 def _fold_aiq(
     data: TrainRows, kind: PredictorKind, point: dict[str, Any], fit: IndexArray, held: IndexArray
-) -> float:
-    """Train ``point`` on the ``fit`` rows; the AIQ of its predictions on the ``held`` rows."""
+) -> dict[str, float]:
+    """Train ``point`` on the ``fit`` rows; per dataset, the AIQ of its predictions on the ``held`` rows."""
     predictor = kind.train(_training_set(data, fit), kind_parameters(kind, point))
     prediction = predictor.predict(data.embeddings[held])
     order = np.array([predictor.models.index(model) for model in data.table.models])
-    return _held_out_aiq(data.table, held, prediction.quality[:, order], prediction.cost[:, order])
+    return _held_out_aiq(data, held, prediction.quality[:, order], prediction.cost[:, order])
+
+
+def _dataset_means_aiq(data: TrainRows, fit: IndexArray, held: IndexArray) -> dict[str, float]:
+    """Per dataset of the ``held`` rows, the AIQ of routing them on the ``fit`` rows' mean quality (known
+    cells only) and cost of that dataset (of every fit row when the fit rows lack it)."""
+    table = data.table
+    quality, cost = np.zeros((len(held), table.n_models)), np.zeros((len(held), table.n_models))
+    for _, position in _dataset_rows(table, held):
+        same = fit[table.datasets[fit] == table.datasets[held][position][0]]
+        rows = same if len(same) else fit
+        known = ~table.missing[rows]
+        counts = known.sum(axis=0)
+        total = np.where(known, table.quality[rows], 0.0).sum(axis=0)
+        quality[position] = np.divide(total, counts, out=np.zeros(len(counts)), where=counts > 0)
+        cost[position] = table.cost[rows].mean(axis=0)
+    return _held_out_aiq(data, held, quality, cost)
 
 
 def _training_set(data: TrainRows, rows: IndexArray) -> TrainingSet:
@@ -227,27 +291,36 @@ def _training_set(data: TrainRows, rows: IndexArray) -> TrainingSet:
 
 
 def _held_out_aiq(
-    table: OutcomeTable, held: IndexArray, predicted_quality: FloatArray, predicted_cost: FloatArray
-) -> float:
-    """Mean over the held-out rows' datasets of the willingness-to-pay router's AIQ on them."""
-    grid = log_spaced_grid()
-    scores = []
+    data: TrainRows, held: IndexArray, predicted_quality: FloatArray, predicted_cost: FloatArray
+) -> dict[str, float]:
+    """Per dataset of the held-out rows, the willingness-to-pay router's AIQ on them."""
+    grid, table = log_spaced_grid(), data.table
+    scores = {}
     for rows, position in _dataset_rows(table, held):
         quality, cost = table.quality[rows], table.cost[rows]
         curve = willingness_to_pay_curve(
             "cv", predicted_quality[position], predicted_cost[position], quality, cost, grid
         )
-        scores.append(_aiq_on_range(curve, single_model_curve(quality, cost, table.models)))
-    return float(np.mean(scores))
+        scores[str(table.datasets[rows[0]])] = _aiq_on_range(curve, _single_models(data, rows))
+    return scores
 
 
-def _zero_aiq(table: OutcomeTable, held: IndexArray) -> float:
+def _zero_aiq(data: TrainRows, held: IndexArray) -> float:
     """Mean over the held-out rows' datasets of the Zero router's AIQ (the single models' hull)."""
     scores = []
-    for rows, _ in _dataset_rows(table, held):
-        models = single_model_curve(table.quality[rows], table.cost[rows], table.models)
+    for rows, _ in _dataset_rows(data.table, held):
+        models = _single_models(data, rows)
         scores.append(_aiq_on_range(models, models))
     return float(np.mean(scores))
+
+
+def _single_models(data: TrainRows, rows: IndexArray) -> Curve:
+    """The single models' points on ``rows``: the base models' columns of a plan table."""
+    columns = data.base_columns()
+    table = data.table
+    return single_model_curve(
+        table.quality[rows][:, columns], table.cost[rows][:, columns], tuple(table.models[j] for j in columns)
+    )
 
 
 def _aiq_on_range(curve: Curve, single_models: Curve) -> float:
