@@ -26,7 +26,7 @@ from benchmarks.machine import describe_machine
 from benchmarks.synthetic import FULL_SIZE, generate_synthetic_table
 from routeyard.arrays import Vectors
 from routeyard.predictor.embedder import Embedder, normalise_rows
-from routeyard.predictor.kinds.knn import TUNED_PARAMETERS, KnnPredictor
+from routeyard.predictor.kinds.knn import DEFAULT_PARAMETERS, KnnPredictor
 from routeyard.predictor.kinds.mlp import MlpPredictor
 from routeyard.predictor.onnx_embedder import OnnxEmbedder
 from routeyard.predictor.outcome_table import OutcomeTable
@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         vectors, embed_s = index_vectors(table, onnx, args.random_index)
         start = time.perf_counter()
         knn = KnnPredictor(
-            vectors, table.quality, table.missing, table.cost, table.models, **TUNED_PARAMETERS
+            vectors, table.quality, table.missing, table.cost, table.models, **DEFAULT_PARAMETERS
         )
         knn_fit_s = time.perf_counter() - start
-        print(f"index: {table.n_prompts} × {vectors.shape[1]}, {TUNED_PARAMETERS}")
+        print(f"index: {table.n_prompts} × {vectors.shape[1]}, {DEFAULT_PARAMETERS}")
         for name, embedder in embedders:
             p50, p99 = predict_latency(embedder, knn, prompts[: args.queries])
             print(f"  predict one prompt ({name}): p50 {p50:.2f} ms, p99 {p99:.2f} ms")

@@ -15,6 +15,7 @@ differs, never silent garbage.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,7 +149,7 @@ def load_artifact(directory: str | Path, embedder: Embedder) -> tuple[QualityPre
             Path(directory), manifest.models, manifest.hyperparameters
         )
         predictor = load_guard(Path(directory), predictor)
-    except (OSError, ValueError, KeyError, RuntimeError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"{directory}: damaged {manifest.kind} files ({type(exc).__name__})") from exc
     if predictor.dimension != manifest.dimension:
         raise ArtifactError(

@@ -119,8 +119,8 @@ def test_the_installed_wheel_finds_its_kinds_and_its_data(wheel: Path, tmp_path:
     assert Path(found["package"]).is_relative_to(target)
     assert found["sample"] is not None and Path(found["sample"]).is_relative_to(target)
     assert found["kinds"] == [
-        ["knn", "mlp"],
-        ["heuristics", "learned", "llm"],
-        ["cascade", "fixed", "predictive"],
+        ["cluster", "ensemble", "knn", "logistic", "mlp"],
+        ["agreement", "heuristics", "learned", "llm"],
+        ["cascade", "fixed", "plan", "predictive"],
         ["openai", "replay"],
     ]

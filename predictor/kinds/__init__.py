@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from routeyard.arrays import BoolArray, FloatArray, Vectors
@@ -33,6 +34,29 @@ class TrainingSet:
     missing: BoolArray
     cost: FloatArray
     models: tuple[str, ...]
+
+    def check(self) -> None:
+        """Raise ``ValueError`` unless the set can be learnt from: (n, d) finite embeddings with n ≥ 1,
+        (n, m) labels for its m ≥ 1 models, known qualities in [0, 1], finite costs ≥ 0, and at least one
+        known quality per model."""
+        n, m = len(self.embeddings), len(self.models)
+        if self.embeddings.ndim != 2 or n == 0:
+            raise ValueError(f"need (n, d) embeddings of n ≥ 1 prompts, got {self.embeddings.shape}")
+        if m == 0 or any(a.shape != (n, m) for a in (self.quality, self.missing, self.cost)):
+            raise ValueError(
+                f"need (n, m) quality, missing and cost for n={n} prompts and m={m} ≥ 1 models; got "
+                f"{self.quality.shape}, {self.missing.shape}, {self.cost.shape}"
+            )
+        if not np.isfinite(self.embeddings).all():
+            raise ValueError("embeddings hold NaN or infinite values")
+        known = self.quality[~self.missing]
+        if not (np.isfinite(known) & (known >= 0.0) & (known <= 1.0)).all():
+            raise ValueError("known qualities must lie in [0, 1]")
+        if not (np.isfinite(self.cost) & (self.cost >= 0.0)).all():
+            raise ValueError("costs must be finite and ≥ 0")
+        ungraded = [self.models[j] for j in np.flatnonzero(self.missing.all(axis=0))]
+        if ungraded:
+            raise ValueError(f"no known quality for models {ungraded}: nothing to learn them from")
 
 
 @dataclass(frozen=True)

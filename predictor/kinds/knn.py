@@ -61,9 +61,6 @@ class KnnParameters(BaseModel):
 DEFAULT_PARAMETERS: dict[str, Any] = KnnParameters().model_dump()
 """The defaults of :class:`KnnParameters` as keyword arguments of :class:`KnnPredictor`."""
 
-TUNED_PARAMETERS: dict[str, Any] = DEFAULT_PARAMETERS
-"""Former name of :data:`DEFAULT_PARAMETERS`, kept for callers: no longer tuned on any split."""
-
 KNN_GRID: tuple[dict[str, Any], ...] = tuple(
     {"k": k, **shrunk}
     for k in (10, 40)

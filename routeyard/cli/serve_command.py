@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from routeyard.cli.embedders import cache_dir
-from routeyard.demo.config import DEMO_CASCADE, DEMO_ROUTER, demo_config
+from routeyard.demo.config import DEMO_CASCADE, DEMO_PLANS, DEMO_ROUTER, demo_config
 from routeyard.gateway.app import create_app
 from routeyard.gateway.settings import load_settings
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.config:
         print(
             f"models: the 11 RouterBench models by name, {DEMO_ROUTER}, {DEMO_ROUTER}-<willingness to pay>, "
-            f"{DEMO_CASCADE}"
+            f"{DEMO_PLANS}, {DEMO_CASCADE}"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(

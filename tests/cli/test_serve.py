@@ -148,3 +148,25 @@ def test_the_demo_cascade_walks_from_the_cheapest_backend(demo):
     assert first["backend"] == cheapest["backend"] and "score" in first
     assert routing["cascade"]["budget_usd"] == 0.01
     assert routing["cost_usd"] == pytest.approx(sum(a["cost_usd"] for a in routing["attempts"]))
+
+
+def test_the_demo_plan_router_settles_a_recorded_prompt_as_the_replay_would(demo):
+    url, _ = demo
+    table = load_routerbench_table(SAMPLE_TABLE, with_responses=True)
+    assert table.responses is not None
+    row = 0  # an arc-challenge prompt: its answers are choice letters, so agreement can be told
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    reply = client.chat.completions.create(
+        model="router-plans", messages=[{"role": "user", "content": turn} for turn in table.prompts[row]]
+    )
+    routing = extra(reply)["routing"]
+    plan = routing["plan"]
+    assert routing["router"] == "router-plans" and plan["name"]
+    recorded = {s["backend"]: table.cost[row, table.models.index(s["backend"])] for s in plan["steps"]}
+    assert routing["cost_usd"] == pytest.approx(sum(recorded.values()))  # every call of the plan is paid
+    kept = routing["backend"]
+    assert reply.choices[0].message.content == "\n\n".join(table.responses[row, table.models.index(kept)])
+    if plan["verdict"] == "agree":
+        assert [s["role"] for s in plan["steps"]] == ["first", "second"] and kept == plan["steps"][0][
+            "backend"
+        ]

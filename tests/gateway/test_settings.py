@@ -119,7 +119,7 @@ def test_cascade_routers_are_checked_at_start(tmp_path, artifact):
     with pytest.raises(ConfigError) as error:
         load_settings(path)
     assert error.value.problems == [
-        "routers.0 (c1): a cascade needs a judge (kind heuristics, learned or llm)",
+        "routers.0 (c1): a cascade needs a judge (kind agreement, heuristics, learned or llm)",
         f"routers.1 (c2): judge artifact {tmp_path / 'no-judge'} is not a directory",
         "routers.2 (c3): judge backend 'grader' is not a configured backend",
         "routers.2 (c3): order names unknown backends ['ghost']",

@@ -47,7 +47,7 @@ def judge_artifact(tmp_path_factory):
 
 
 def test_the_built_in_judge_kinds_are_registered():
-    assert JUDGE_KINDS.names() == ("heuristics", "learned", "llm")
+    assert JUDGE_KINDS.names() == ("agreement", "heuristics", "learned", "llm")
     assert JUDGE_KINDS.get("llm").config is LlmJudgeConfig
 
 
@@ -121,5 +121,7 @@ def constant_kind():
 def test_a_kind_registered_by_hand_is_built_like_the_built_in_ones(context, constant_kind):
     judge = build_judge(ConstantJudgeConfig(score=0.3), context)
     assert isinstance(judge, WithHeuristics) and judge.inner == ConstantJudge(0.3)
-    with pytest.raises(UnknownKindError, match="unknown judge kind 'oracle'; known: constant, heuristics"):
+    with pytest.raises(
+        UnknownKindError, match="unknown judge kind 'oracle'; known: agreement, constant, heuristics"
+    ):
         build_judge(ConstantJudgeConfig(kind="oracle"), context)

@@ -1,4 +1,5 @@
 import json
+import shutil
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,11 @@ def table():
     return generate_synthetic_table(seed=0, n_prompts=400)
 
 
-@pytest.fixture(scope="module", params=["knn", "mlp"])
+@pytest.fixture(scope="module", params=["knn", "mlp", "cluster", "logistic", "ensemble"])
 def saved(request, table, tmp_path_factory):
     directory = tmp_path_factory.mktemp(request.param) / "artifact"
-    params: dict[str, Any] = {"k": 5} if request.param == "knn" else {"epochs": 5, "hidden": 16}
+    small: dict[str, dict[str, Any]] = {"knn": {"k": 5}, "mlp": {"epochs": 5, "hidden": 16}}
+    params = small.get(request.param, {})
     trained = train_predictor(table, HashingEmbedder(), request.param, hyperparameters=params)
     save_artifact(trained.predictor, trained.manifest, directory)
     return trained, directory
@@ -55,9 +57,7 @@ def test_the_manifest_records_what_a_user_needs_to_trust_the_artifact(saved, tab
 
 def edited(directory, tmp_path, **changes):
     copy = tmp_path / "edited"
-    copy.mkdir(parents=True)
-    for path in directory.iterdir():
-        (copy / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(directory, copy)  # an ensemble keeps its members in subdirectories
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest.update(changes)
     (copy / "manifest.json").write_text(json.dumps(manifest))
@@ -83,8 +83,8 @@ def test_missing_or_damaged_files_are_clear_errors(saved, tmp_path):
     with pytest.raises(ArtifactError, match="not a predictor artifact"):
         load_artifact(tmp_path, HashingEmbedder())
     copy = edited(saved[1], tmp_path / "x")
-    for path in copy.iterdir():
-        if path.name != "manifest.json":
+    for path in copy.rglob("*"):
+        if path.is_file() and path != copy / "manifest.json":
             path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(ArtifactError, match="damaged"):
         load_artifact(copy, HashingEmbedder())

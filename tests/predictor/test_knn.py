@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from routeyard.predictor.kinds.knn import KNN_GRID, TUNED_PARAMETERS, KnnParameters, KnnPredictor
+from routeyard.predictor.kinds.knn import DEFAULT_PARAMETERS, KNN_GRID, KnnParameters, KnnPredictor
 
 MODELS = ("small", "large")
 
@@ -97,7 +97,7 @@ def test_a_knn_built_with_no_settings_is_the_kind_s_default_and_the_grid_is_vali
     points, quality, cost, _ = clusters()
     knn = KnnPredictor(points, quality, np.zeros_like(quality, dtype=bool), cost, MODELS)
     hyperparameters = {key: knn.hyperparameters[key] for key in KnnParameters.model_fields}
-    assert hyperparameters == KnnParameters().model_dump() == TUNED_PARAMETERS
+    assert hyperparameters == KnnParameters().model_dump() == DEFAULT_PARAMETERS
     assert 1 <= len(KNN_GRID) <= 8
     assert len({tuple(sorted(KnnParameters(**point).model_dump().items())) for point in KNN_GRID}) == len(
         KNN_GRID

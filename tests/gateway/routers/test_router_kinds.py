@@ -75,7 +75,9 @@ def test_a_fixed_router_names_a_configured_backend(context):
 
 def test_a_predictive_routers_kind_is_any_predictor_kind_and_nothing_else(artifact):
     assert PredictiveRouterConfig(name="p", kind="knn", artifact=artifact).willingness_to_pay == math.inf
-    with pytest.raises(ValidationError, match="kind must be a predictor kind: one of knn, mlp"):
+    with pytest.raises(
+        ValidationError, match="kind must be a predictor kind: one of cluster, ensemble, knn, logistic, mlp"
+    ):
         PredictiveRouterConfig(name="p", kind="fixed", artifact=artifact)
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         PredictiveRouterConfig(name="p", kind="knn", artifact=artifact, willingness_to_pay=-1.0)
