@@ -23,7 +23,8 @@ import numpy as np
 
 from benchmarks.machine import describe_machine
 from benchmarks.synthetic import generate_synthetic_table
-from routeyard.evaluation.replay import Predictions, ReplayReport, ReplaySettings, replay
+from routeyard.evaluation.replay import ReplayReport, replay
+from routeyard.evaluation.replayed_routers import Predictions, ReplaySettings
 from routeyard.evaluation.report.files import write_json, write_markdown
 from routeyard.evaluation.report.plot import write_curves_png
 from routeyard.predictor.outcome_table import OutcomeTable

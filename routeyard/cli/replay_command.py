@@ -29,18 +29,18 @@ from routeyard.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, LEVEL
 from routeyard.evaluation.learned import judge_scores, learned_predictions
 from routeyard.evaluation.plan_outcomes import PlanTable, candidate_plans, plan_table
 from routeyard.evaluation.predictions import load_predictions
-from routeyard.evaluation.replay import (
+from routeyard.evaluation.replay import ReplayReport, replay
+from routeyard.evaluation.replayed_routers import (
     DEFAULT_ROUTERS,
     ROUTERS,
     JudgeScores,
     Predictions,
-    ReplayReport,
     ReplaySettings,
-    replay,
 )
 from routeyard.evaluation.report.files import format_gain, write_json, write_markdown
 from routeyard.evaluation.report.notes import dataset_notes
 from routeyard.evaluation.report.plot import write_curves_png
+from routeyard.evaluation.selection import Selection
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED
@@ -166,6 +166,7 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
         seed=args.seed,
         warn=_warn,
         progress=sys.stderr.isatty(),
+        on_selection=_print_selection,
     )
 
 
@@ -182,6 +183,7 @@ def _plans(table: OutcomeTable, args: argparse.Namespace) -> tuple[PlanTable, li
         seed=args.seed,
         warn=_warn,
         progress=sys.stderr.isatty(),
+        on_selection=lambda name, selection: _print_selection(f"plan-{name}", selection),
     )
     return plans, predictions
 
@@ -198,6 +200,10 @@ def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeSc
     return judge_scores(
         table, embedder, artifacts=args.judge, train_one=args.train_judge, seed=args.seed, warn=_warn
     )
+
+
+def _print_selection(name: str, selection: Selection) -> None:
+    print(f"{name}: {selection.summary()}")
 
 
 def _warn(message: str) -> None:

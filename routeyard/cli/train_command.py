@@ -24,7 +24,7 @@ from routeyard.cli.predictor_options import (
 )
 from routeyard.evaluation.plan_outcomes import PlanTable, candidate_plans, plan_table
 from routeyard.evaluation.selected_training import train_selected
-from routeyard.evaluation.selection import DEFAULT_FOLDS, Selection
+from routeyard.evaluation.selection import DEFAULT_FOLDS
 from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.outcome_table import OutcomeTable
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     trained, manifest = result.trained, result.trained.manifest
     save_artifact(trained.predictor, manifest, args.out)
     if result.selection is not None:
-        print(_selection_summary(result.selection))
+        print(result.selection.summary())
     columns = f"{len(manifest.models)} plans" if manifest.plans else f"{len(manifest.models)} models"
     table = outcomes.table if isinstance(outcomes, PlanTable) else outcomes
     print(
@@ -103,21 +103,3 @@ def _outcomes(args: argparse.Namespace) -> OutcomeTable | PlanTable:
     table = load_table(args.data, args.format, with_responses=True)
     rows, _ = train_rows(table, seed=args.seed, train_fraction=args.train_fraction)
     return plan_table(table, candidate_plans(table, rows))
-
-
-def _selection_summary(selection: Selection) -> str:
-    """One line: what won, its CV AIQ and the Zero router's, over how many points and folds."""
-    varying = [
-        name
-        for name in selection.winner
-        if len({repr(p.hyperparameters[name]) for p in selection.points}) > 1
-    ]
-    fixed = "the given hyperparameters" if selection.pinned else "the defaults"
-    chosen = ", ".join(f"{name}={selection.winner[name]}" for name in varying) or fixed
-    best = selection.points[selection.winner_index]
-    guarded = selection.fallback_datasets
-    guard = f"; routes {', '.join(guarded)} as the Zero router (Zero guard)" if guarded else ""
-    return (
-        f"selected {chosen} among {len(selection.points)} points by {selection.folds}-fold cross-validation "
-        f"inside the train split: CV AIQ {best.cv_aiq:.4f} (Zero router {selection.zero_cv_aiq:.4f}){guard}"
-    )

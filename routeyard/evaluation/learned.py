@@ -24,7 +24,7 @@ import numpy as np
 
 from routeyard.arrays import Vectors
 from routeyard.evaluation.plan_outcomes import PlanTable
-from routeyard.evaluation.replay import JudgeScores, Predictions
+from routeyard.evaluation.replayed_routers import JudgeScores, Predictions
 from routeyard.evaluation.selected_training import train_selected
 from routeyard.evaluation.selection import DEFAULT_FOLDS, Selection, grid_points
 from routeyard.judges.judge_training import held_out_rows, judge_training_hash, score_table, train_judge

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from routeyard.evaluation.replay import Predictions
+from routeyard.evaluation.replayed_routers import Predictions
 from routeyard.predictor.outcome_table import OutcomeTable
 
 COLUMNS = ("sample_id", "model", "predicted_quality", "predicted_cost")

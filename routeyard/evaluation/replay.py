@@ -5,7 +5,8 @@ the train rows only and scored on the test rows; each router's curve gets its hu
 dataset's fixed cost range [cheapest, dearest single model's mean test cost] and RouterBench's AIQ, and,
 with ``settings.bootstrap`` resamples, a paired bootstrap interval of its AIQ gain over the Zero router
 (:mod:`routeyard.evaluation.bootstrap`). Pooled results average the per-dataset curves point by point
-(settings align across datasets) and the per-dataset AIQs, unweighted.
+(settings align across datasets) and the per-dataset AIQs, unweighted. The routers themselves, what
+they are given and how each one's curves are built, are :mod:`routeyard.evaluation.replayed_routers`.
 
 Plans (:mod:`routeyard.evaluation.plan_outcomes`): given a :class:`PlanTable` over the same rows, the
 ``agreement`` router is the Zero router over every plan column (the hull of every plan's point: static
@@ -16,13 +17,13 @@ pay curves ``wtp-plan-<name>`` scored on the plans' outcomes. The cost range, ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm import tqdm
 
-from routeyard.arrays import FloatArray, IndexArray
+from routeyard.arrays import FloatArray
 from routeyard.evaluation.aiq import aiq, routerbench_aiq
 from routeyard.evaluation.bootstrap import (
     GainInterval,
@@ -31,37 +32,20 @@ from routeyard.evaluation.bootstrap import (
     gain_replicates,
     resample_weights,
 )
-from routeyard.evaluation.cascade import BUDGETS, ERROR_RATES, cascade_curve, judged_cascade_curve
 from routeyard.evaluation.hull import Hull, nondecreasing_hull
 from routeyard.evaluation.plan_outcomes import PlanTable
-from routeyard.evaluation.points import Curve, oracle_curve, random_curve, single_model_curve
-from routeyard.evaluation.sweep import willingness_to_pay_curve
+from routeyard.evaluation.points import Curve, single_model_curve
+from routeyard.evaluation.replayed_routers import (
+    ROUTERS,
+    JudgeScores,
+    Predictions,
+    ReplaySettings,
+    RouterInputs,
+    router_curves,
+)
 from routeyard.judges.judge_metrics import JudgeErrorRates, judge_error_rates
-from routeyard.policy.cascade import cascade_order
-from routeyard.policy.willingness_to_pay import log_spaced_grid
 from routeyard.predictor.outcome_table import OutcomeTable
-from routeyard.predictor.split import DEFAULT_SEED, split_by_dataset
-
-DEFAULT_ROUTERS = ("oracle", "perfect", "zero", "random", "cascade")
-ROUTERS = (*DEFAULT_ROUTERS, "predictions", "judged", "agreement", "plan-predictions")
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """Predicted quality and $ cost for every row of the replayed table, (n, m) each."""
-
-    quality: FloatArray
-    cost: FloatArray
-    name: str = "predictions"
-
-
-@dataclass(frozen=True)
-class JudgeScores:
-    """A real judge's score in [0, 1] of every recorded answer of the replayed table, (n, m); NaN where
-    there is no answer."""
-
-    scores: FloatArray
-    name: str = "judge"
+from routeyard.predictor.split import split_by_dataset
 
 
 @dataclass(frozen=True)
@@ -70,21 +54,6 @@ class JudgeResult:
 
     name: str
     rates: JudgeErrorRates
-
-
-@dataclass(frozen=True)
-class ReplaySettings:
-    """What to replay; defaults follow architecture.md §7."""
-
-    routers: tuple[str, ...] = DEFAULT_ROUTERS
-    datasets: tuple[str, ...] | None = None
-    grid: FloatArray = field(default_factory=log_spaced_grid)
-    budgets: tuple[float, ...] = BUDGETS
-    error_rates: tuple[float, ...] = ERROR_RATES
-    threshold: float = 0.5
-    seed: int = DEFAULT_SEED
-    bootstrap: int = 0
-    """Resamples of the paired bootstrap of AIQ gains (0: none; the command's default is 1,000)."""
 
 
 @dataclass(frozen=True)
@@ -125,29 +94,6 @@ class ReplayReport:
     repairs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Slice:
-    """What routers see of one dataset: train and test rows of the table, every set of predictions."""
-
-    table: OutcomeTable
-    train: IndexArray
-    test: IndexArray
-    predictions: tuple[Predictions, ...]
-    judge_scores: tuple[JudgeScores, ...] = ()
-    plans: PlanTable | None = None
-    plan_predictions: tuple[Predictions, ...] = ()
-
-    def test_arrays(self) -> tuple[FloatArray, FloatArray]:
-        return self.table.quality[self.test], self.table.cost[self.test]
-
-    def plan_test_arrays(self) -> tuple[FloatArray, FloatArray]:
-        assert self.plans is not None  # checked by _check before any router runs
-        return self.plans.table.quality[self.test], self.plans.table.cost[self.test]
-
-
-RouterBuilder = Callable[[_Slice, ReplaySettings], list[Curve]]
-
-
 def replay(
     table: OutcomeTable,
     settings: ReplaySettings,
@@ -179,7 +125,9 @@ def replay(
         split = splits[name]
         if len(split.test) == 0:
             raise ValueError(f"dataset {name!r} has no test prompts")
-        data = _Slice(table, split.train, split.test, predictions, judge_scores, plans, plan_predictions)
+        data = RouterInputs(
+            table, split.train, split.test, predictions, judge_scores, plans, plan_predictions
+        )
         result, gains = _score_dataset(data, name, settings)
         results.append(result)
         replicates.append(gains)
@@ -187,12 +135,14 @@ def replay(
     return ReplayReport(table.source, settings, tuple(results), pooled, table.repairs)
 
 
-def _score_dataset(data: _Slice, name: str, settings: ReplaySettings) -> tuple[DatasetResult, FloatArray]:
+def _score_dataset(
+    data: RouterInputs, name: str, settings: ReplaySettings
+) -> tuple[DatasetResult, FloatArray]:
     """The dataset's result and its gain replicates (B, routers), B = ``settings.bootstrap`` (may be 0)."""
     quality, cost = data.test_arrays()
     models = single_model_curve(quality, cost, data.table.models)
     cost_range = (float(models.cost.min()), float(models.cost.max()))
-    curves = [curve for router in settings.routers for curve in _BUILDERS[router](data, settings)]
+    curves = [curve for router in settings.routers for curve in router_curves(router, data, settings)]
     max_cost = max(float(curve.cost.max()) for curve in [models, *curves])
     zero_aiq = aiq(nondecreasing_hull(models.cost, models.quality), *cost_range)
     routers = [_score_curve(curve, cost_range, max_cost) for curve in curves]
@@ -221,7 +171,7 @@ def _with_gains(routers: list[RouterResult], zero_aiq: float, replicates: FloatA
     return [replace(r, gain=gain_interval(r.aiq - zero_aiq, replicates[:, i])) for i, r in enumerate(routers)]
 
 
-def _judge_result(data: _Slice, judge: JudgeScores, threshold: float) -> JudgeResult:
+def _judge_result(data: RouterInputs, judge: JudgeScores, threshold: float) -> JudgeResult:
     """The judge's errors on the test answers that have a score and a known quality."""
     scores = judge.scores[data.test]
     usable = ~np.isnan(scores) & ~data.table.missing[data.test]
@@ -296,109 +246,13 @@ def _mean_curve(curves: list[Curve]) -> Curve:
     return Curve(first.router, cost, quality, first.labels)
 
 
-def _oracle(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    return [oracle_curve(*data.test_arrays(), data.table.models, settings.grid)]
-
-
-def _zero(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    return [single_model_curve(*data.test_arrays(), data.table.models)]
-
-
-def _random(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    return [random_curve(*data.test_arrays())]
-
-
-def _perfect(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    """The willingness-to-pay router fed the recorded truth: an upper bound for any predictor."""
-    quality, cost = data.test_arrays()
-    return [willingness_to_pay_curve("wtp-perfect", quality, cost, quality, cost, settings.grid)]
-
-
-def _predicted(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    quality, cost = data.test_arrays()
-    return [
-        willingness_to_pay_curve(
-            f"wtp-{p.name}", p.quality[data.test], p.cost[data.test], quality, cost, settings.grid
-        )
-        for p in data.predictions
-    ]
-
-
-def _cascade(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    """One curve per judge error rate; models ordered by mean cost on the train rows."""
-    calibration = data.train if len(data.train) else data.test
-    order = cascade_order(data.table.cost[calibration].mean(axis=0))
-    quality, cost = data.test_arrays()
-    rng = np.random.default_rng(settings.seed)
-    return [
-        cascade_curve(
-            quality,
-            cost,
-            order,
-            budgets=settings.budgets,
-            threshold=settings.threshold,
-            error_rate=error_rate,
-            rng=rng,
-        )
-        for error_rate in settings.error_rates
-    ]
-
-
-def _judged(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    """One cascade curve per real judge, models in the same order as the simulated cascade's."""
-    calibration = data.train if len(data.train) else data.test
-    order = cascade_order(data.table.cost[calibration].mean(axis=0))
-    quality, cost = data.test_arrays()
-    return [
-        judged_cascade_curve(
-            j.name,
-            quality,
-            cost,
-            j.scores[data.test],
-            order,
-            budgets=settings.budgets,
-            threshold=settings.threshold,
-        )
-        for j in data.judge_scores
-    ]
-
-
-def _agreement(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    """The Zero router over every plan: each single model and each agreement pair as a static router."""
-    assert data.plans is not None
-    return [single_model_curve(*data.plan_test_arrays(), data.plans.table.models, router="agreement")]
-
-
-def _plan_predicted(data: _Slice, settings: ReplaySettings) -> list[Curve]:
-    quality, cost = data.plan_test_arrays()
-    return [
-        willingness_to_pay_curve(
-            f"wtp-plan-{p.name}", p.quality[data.test], p.cost[data.test], quality, cost, settings.grid
-        )
-        for p in data.plan_predictions
-    ]
-
-
-_BUILDERS: dict[str, RouterBuilder] = {
-    "oracle": _oracle,
-    "zero": _zero,
-    "random": _random,
-    "perfect": _perfect,
-    "predictions": _predicted,
-    "cascade": _cascade,
-    "judged": _judged,
-    "agreement": _agreement,
-    "plan-predictions": _plan_predicted,
-}
-
-
 def _check(
     table: OutcomeTable,
     settings: ReplaySettings,
     predictions: tuple[Predictions, ...],
     judge_scores: tuple[JudgeScores, ...],
 ) -> None:
-    unknown = set(settings.routers) - set(_BUILDERS)
+    unknown = set(settings.routers) - set(ROUTERS)
     if unknown:
         raise ValueError(f"unknown routers {sorted(unknown)}; known: {', '.join(ROUTERS)}")
     if not settings.routers:

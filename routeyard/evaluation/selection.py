@@ -172,6 +172,21 @@ class Selection:
             "zero_guard": self._guard_record(),
         }
 
+    def summary(self) -> str:
+        """One line: what won, its CV AIQ and the Zero router's, over how many points and folds."""
+        varying = [
+            name for name in self.winner if len({repr(p.hyperparameters[name]) for p in self.points}) > 1
+        ]
+        fixed = "the given hyperparameters" if self.pinned else "the defaults"
+        chosen = ", ".join(f"{name}={self.winner[name]}" for name in varying) or fixed
+        best = self.points[self.winner_index]
+        guarded = self.fallback_datasets
+        guard = f"; routes {', '.join(guarded)} as the Zero router (Zero guard)" if guarded else ""
+        return (
+            f"selected {chosen} among {len(self.points)} points by {self.folds}-fold cross-validation "
+            f"inside the train split: CV AIQ {best.cv_aiq:.4f} (Zero router {self.zero_cv_aiq:.4f}){guard}"
+        )
+
     def _guard_record(self) -> dict[str, Any]:
         if self.dataset_means is None:
             return {}

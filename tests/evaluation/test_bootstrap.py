@@ -5,7 +5,8 @@ from routeyard.evaluation.aiq import aiq
 from routeyard.evaluation.bootstrap import gain_interval, gain_replicates, resample_weights
 from routeyard.evaluation.hull import nondecreasing_hull
 from routeyard.evaluation.points import Curve, random_curve, single_model_curve
-from routeyard.evaluation.replay import ReplaySettings, replay
+from routeyard.evaluation.replay import replay
+from routeyard.evaluation.replayed_routers import ReplaySettings
 from routeyard.evaluation.sweep import willingness_to_pay_curve
 from routeyard.policy.willingness_to_pay import log_spaced_grid
 from tests.evaluation.tables import synthetic_table

@@ -4,7 +4,8 @@ import pytest
 from routeyard.evaluation.aiq import aiq
 from routeyard.evaluation.hull import nondecreasing_hull
 from routeyard.evaluation.plan_outcomes import candidate_plans, plan_table
-from routeyard.evaluation.replay import JudgeScores, Predictions, ReplaySettings, replay
+from routeyard.evaluation.replay import replay
+from routeyard.evaluation.replayed_routers import JudgeScores, Predictions, ReplaySettings
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import split_by_dataset
 from routeyard.predictor.training import train_rows

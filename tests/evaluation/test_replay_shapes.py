@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from routeyard.evaluation.plan_outcomes import candidate_plans, plan_table
-from routeyard.evaluation.replay import ReplaySettings, replay
+from routeyard.evaluation.replay import replay
+from routeyard.evaluation.replayed_routers import ReplaySettings
 from routeyard.evaluation.report.files import render_markdown, report_as_dict
 from routeyard.evaluation.report.notes import dataset_notes
 from routeyard.evaluation.report.plot import write_curves_png
