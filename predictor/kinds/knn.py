@@ -37,6 +37,7 @@ WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
 INDEX_FILE = "index.faiss"
 LABELS_FILE = "labels.npz"
 _SINGLE_THREAD_BELOW = 16  # queries per call
+_CHUNK = 256  # queries per search: bounds the (queries, prior_k, models) arrays (≈ 0.3 GB at 800 × 200)
 
 
 class KnnParameters(BaseModel):
@@ -139,6 +140,16 @@ class KnnPredictor:
         if queries.ndim != 2 or queries.shape[1] != self.dimension:
             raise ValueError(f"expected (n, {self.dimension}) embeddings, got {queries.shape}")
         faiss.omp_set_num_threads(1 if len(queries) < _SINGLE_THREAD_BELOW else os.cpu_count() or 1)
+        parts = [self._predict_chunk(queries[i : i + _CHUNK]) for i in range(0, len(queries), _CHUNK)]
+        if not parts:
+            empty = np.zeros((0, len(self.models)))
+            return QualityCostPrediction(quality=empty, cost=empty.copy())
+        return QualityCostPrediction(
+            quality=np.concatenate([p.quality for p in parts]), cost=np.concatenate([p.cost for p in parts])
+        )
+
+    def _predict_chunk(self, queries: NDArray[np.float32]) -> QualityCostPrediction:
+        """Predictions for at most :data:`_CHUNK` queries: the (n, k, m) neighbour arrays stay bounded."""
         wide = self.prior_k if self.shrinkage > 0.0 else self.k
         similarity, neighbours = self._index.search(queries, max(self.k, wide))
         near, weights = neighbours[:, : self.k], self._weights(similarity[:, : self.k])[:, :, None]

@@ -102,3 +102,16 @@ def test_a_knn_built_with_no_settings_is_the_kind_s_default_and_the_grid_is_vali
     assert len({tuple(sorted(KnnParameters(**point).model_dump().items())) for point in KNN_GRID}) == len(
         KNN_GRID
     )
+
+
+def test_a_large_batch_gets_the_predictions_its_prompts_get_one_at_a_time():
+    points, quality, cost, _ = clusters()
+    knn = KnnPredictor(
+        points, quality, np.zeros_like(quality, dtype=bool), cost, MODELS, k=5, prior_k=40, shrinkage=0.5
+    )
+    queries, _, _, _ = clusters(n_per=300, seed=2)  # 600 queries: searched in several bounded chunks
+    batch = knn.predict(queries)
+    for i in (0, 255, 256, 599):
+        one = knn.predict(queries[i : i + 1])
+        np.testing.assert_allclose(batch.quality[i], one.quality[0])
+        np.testing.assert_allclose(batch.cost[i], one.cost[0])
