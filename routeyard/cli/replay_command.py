@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from routeyard.cli.arguments import add_embedder_arguments, add_table_arguments, load_table, names
 from routeyard.cli.embedders import embedder_named
@@ -118,11 +120,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     judged = bool(args.judge or args.train_judge)
     table = load_table(args.data, args.format, with_responses=judged or args.plans)
-    predictions = _learned_predictions(table, args)
+    selections: dict[str, dict[str, Any]] = {}
+    predictions = _learned_predictions(table, args, selections)
     if args.predictions is not None:
         predictions.append(load_predictions(args.predictions, table))
     judge_scores = _judge_scores(table, args) if judged else []
-    plans, plan_predictions = _plans(table, args) if args.plans else (None, [])
+    plans, plan_predictions = _plans(table, args, selections) if args.plans else (None, [])
     wanted = (
         ("predictions", bool(predictions)),
         ("judged", bool(judge_scores)),
@@ -146,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         plan_predictions=tuple(plan_predictions),
         progress=sys.stderr.isatty(),
     )
+    report = replace(report, selections=selections)
     args.out.mkdir(parents=True, exist_ok=True)
     write_markdown(report, args.out / "report.md")
     write_json(report, args.out / "report.json")
@@ -154,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[Predictions]:
+def _learned_predictions(
+    table: OutcomeTable, args: argparse.Namespace, selections: dict[str, dict[str, Any]]
+) -> list[Predictions]:
     check_predictor_options(args, tuple(args.train))
     if not args.predictor and not args.train:
         return []
@@ -166,11 +172,13 @@ def _learned_predictions(table: OutcomeTable, args: argparse.Namespace) -> list[
         seed=args.seed,
         warn=_warn,
         progress=sys.stderr.isatty(),
-        on_selection=_print_selection,
+        on_selection=lambda name, selection: _note_selection(f"wtp-{name}", selection, selections),
     )
 
 
-def _plans(table: OutcomeTable, args: argparse.Namespace) -> tuple[PlanTable, list[Predictions]]:
+def _plans(
+    table: OutcomeTable, args: argparse.Namespace, selections: dict[str, dict[str, Any]]
+) -> tuple[PlanTable, list[Predictions]]:
     """The plans chosen on the train split, their outcomes on every row, and the ``--train`` kinds
     trained on the plans' train outcomes."""
     plans = plan_table(table, candidate_plans(table, train_rows(table, seed=args.seed)[0]))
@@ -183,7 +191,7 @@ def _plans(table: OutcomeTable, args: argparse.Namespace) -> tuple[PlanTable, li
         seed=args.seed,
         warn=_warn,
         progress=sys.stderr.isatty(),
-        on_selection=lambda name, selection: _print_selection(f"plan-{name}", selection),
+        on_selection=lambda name, selection: _note_selection(f"wtp-plan-{name}", selection, selections),
     )
     return plans, predictions
 
@@ -202,8 +210,10 @@ def _judge_scores(table: OutcomeTable, args: argparse.Namespace) -> list[JudgeSc
     )
 
 
-def _print_selection(name: str, selection: Selection) -> None:
-    print(f"{name}: {selection.summary()}")
+def _note_selection(router: str, selection: Selection, selections: dict[str, dict[str, Any]]) -> None:
+    """Print how ``router``'s hyperparameters were chosen and keep it for the report."""
+    selections[router] = {"summary": selection.summary(), "record": selection.record()}
+    print(f"{router}: {selection.summary()}")
 
 
 def _warn(message: str) -> None:

@@ -18,7 +18,8 @@ pay curves ``wtp-plan-<name>`` scored on the plans' outcomes. The cost range, ``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -87,11 +88,16 @@ class DatasetResult:
 
 @dataclass(frozen=True)
 class ReplayReport:
+    """The scores, and, for each router trained on the fly (by curve name, ``wtp-knn``), how its
+    hyperparameters were chosen: ``{"summary": one line, "record": the manifest's selection record}``,
+    the Zero guard included (filled by the caller that trained them)."""
+
     source: str
     settings: ReplaySettings
     datasets: tuple[DatasetResult, ...]
     pooled: DatasetResult
     repairs: tuple[str, ...]
+    selections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def replay(

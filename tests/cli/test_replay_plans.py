@@ -51,6 +51,11 @@ def test_plans_add_the_agreement_router_and_a_plan_router_per_trained_kind(mbpp,
     markdown = (out / "report.md").read_text()
     assert "**agreement** is the Zero router over every plan" in markdown
     assert "gain over Zero [95% CI]" in markdown
+    # how each trained router was chosen, and whether a Zero guard is on, is in the report
+    assert set(report["selections"]) == {"wtp-knn", "wtp-plan-knn"}
+    for record in report["selections"].values():
+        assert record["winner"] and record["grid"] and "fallback_datasets" in record["zero_guard"]
+    assert "- wtp-plan-knn: selected" in markdown and "- wtp-knn: selected" in markdown
 
 
 def test_no_bootstrap_gives_gains_without_intervals(mbpp, tmp_path, capsys):

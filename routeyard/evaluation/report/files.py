@@ -56,6 +56,9 @@ def render_markdown(report: ReplayReport) -> str:
         f"{s.threshold:g}, budgets {', '.join(f'{b:g}' for b in s.budgets)} $/prompt, one curve per "
         "simulated judge error rate ε.",
     ]
+    if report.selections:
+        lines += ["", "Hyperparameters chosen by cross-validation inside the train split:"]
+        lines += [f"- {name}: {chosen['summary']}" for name, chosen in report.selections.items()]
     if report.repairs:
         lines += ["", "Repairs made while loading:", *(f"- {r}" for r in report.repairs)]
     lines += ["", *_dataset_section(report.pooled, pooled_notes(report))]
@@ -175,6 +178,7 @@ def report_as_dict(report: ReplayReport) -> dict[str, Any]:
             "bootstrap_level": LEVEL,
         },
         "repairs": list(report.repairs),
+        "selections": {name: chosen["record"] for name, chosen in report.selections.items()},
         "pooled": _dataset_dict(report.pooled, pooled_notes(report)),
         "datasets": [_dataset_dict(d, dataset_notes(d)) for d in report.datasets],
     }
