@@ -111,18 +111,26 @@ def fit_guard(
     unknown = set(fallback_datasets) - set(regions)
     if unknown:
         raise ValueError(f"fallback datasets {sorted(unknown)} are not in the training rows")
-    known = ~missing
     centroids, means, costs = [], [], []
     for region in regions:
         rows = datasets == region
         centre = embeddings[rows].mean(axis=0)
         centroids.append(centre / max(float(np.linalg.norm(centre)), 1e-12))
-        counts = known[rows].sum(axis=0)
-        total = np.where(known[rows], quality[rows], 0.0).sum(axis=0)
-        means.append(np.divide(total, counts, out=np.zeros(len(counts)), where=counts > 0))
-        costs.append(cost[rows].mean(axis=0))
+        mean_quality, mean_cost = mean_outcomes(quality[rows], missing[rows], cost[rows])
+        means.append(mean_quality)
+        costs.append(mean_cost)
     fallback = np.array([region in fallback_datasets for region in regions], dtype=bool)
     return ZeroGuard(inner, regions, np.stack(centroids), fallback, np.stack(means), np.stack(costs))
+
+
+def mean_outcomes(quality: FloatArray, missing: BoolArray, cost: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per model, the mean known quality (0 for a model never graded) and the mean cost of (n, m) rows:
+    what the Zero router routes a region on."""
+    known = ~missing
+    counts = known.sum(axis=0)
+    total = np.where(known, quality, 0.0).sum(axis=0)
+    mean: FloatArray = np.divide(total, counts, out=np.zeros(len(counts)), where=counts > 0)
+    return mean, cost.mean(axis=0)
 
 
 def load_guard(directory: Path, inner: QualityPredictor) -> QualityPredictor:

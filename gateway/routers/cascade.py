@@ -35,8 +35,8 @@ from routeyard.gateway.errors import NoBackendFitsError, UpstreamError, Upstream
 from routeyard.gateway.router import Decision
 from routeyard.gateway.routers import ROUTER_KINDS, RouterContext, RouterKind
 from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter, predictive_router
-from routeyard.gateway.walk import Step, Walk
-from routeyard.gateway.wire import RoutingOptions, content_text
+from routeyard.gateway.walk import Step, Walk, answer_of
+from routeyard.gateway.wire import RoutingOptions
 from routeyard.judges.chat_completer import ChatCompleter
 from routeyard.judges.judge import Answer, Judge, Judgement, failed_judgement
 from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, JudgeContext, build_judge
@@ -132,7 +132,7 @@ class CascadeRouter:
         seconds = time.perf_counter() - started
         # the judge knows models by the predictor's names, which a router may map to other backend names
         model = self._predictor_router.model_of(backend) or backend
-        judgement = await self._judge(prompt, _answer_of(reply, model))
+        judgement = await self._judge(prompt, answer_of(reply, model))
         judge_seconds = time.perf_counter() - started - seconds
         return Step(backend, seconds, reply=reply, judgement=judgement, judge_seconds=judge_seconds)
 
@@ -147,16 +147,6 @@ def _predicted_cost(decision: Decision, backend: str) -> float:
     candidate = decision.candidate(backend)
     cost = candidate.predicted_cost_usd if candidate is not None else None
     return float(cost) if cost is not None and np.isfinite(cost) else 0.0
-
-
-def _answer_of(reply: Reply, model: str) -> Answer:
-    """The first choice's text (``content_text`` of its content: text parts joined) and finish reason
-    (empty text when the upstream sent none)."""
-    choices = reply.body.get("choices") or [{}]
-    first = choices[0] if isinstance(choices[0], dict) else {}
-    message = first.get("message") or {}
-    text = content_text(message.get("content")) if isinstance(message, dict) else ""
-    return Answer(text, first.get("finish_reason"), model)
 
 
 # The judge config's union is built when this module is imported: it holds the judge kinds registered

@@ -46,10 +46,10 @@ DEMO_CASCADE_BUDGET_USD = 0.01
 def demo_config(cache_dir: Path, *, progress: bool = False) -> Path:
     """Build (once) the demo artifacts and write the demo settings; returns the settings file."""
     directory = cache_dir / "demo"
-    table = load_routerbench_table(SAMPLE_TABLE, with_responses=True)
+    table = load_routerbench_table(SAMPLE_TABLE, with_responses=False)  # answers only to build plans
     embedder = _LazyEmbedder(cache_dir)
     artifact = _artifact(directory, "knn", table, lambda: table, embedder, progress)
-    plans = _artifact(directory, "plans-knn", table, lambda: _plan_outcomes(table), embedder, progress)
+    plans = _artifact(directory, "plans-knn", table, _plan_outcomes, embedder, progress)
     settings: dict[str, object] = {
         "backends": [
             {"name": model, "kind": "replay", "replay_table": str(SAMPLE_TABLE)} for model in table.models
@@ -118,6 +118,8 @@ def _artifact(
     return artifact
 
 
-def _plan_outcomes(table: OutcomeTable) -> PlanTable:
-    """The sample's plan table: every model alone and the agreement pairs picked on its train split."""
+def _plan_outcomes() -> PlanTable:
+    """The sample's plan table: every model alone and the agreement pairs picked on its train split
+    (the one place the demo reads the recorded answers)."""
+    table = load_routerbench_table(SAMPLE_TABLE, with_responses=True)
     return plan_table(table, candidate_plans(table, train_rows(table)[0]))

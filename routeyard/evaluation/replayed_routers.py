@@ -104,13 +104,7 @@ def _perfect(data: RouterInputs, settings: ReplaySettings) -> list[Curve]:
 
 
 def _predicted(data: RouterInputs, settings: ReplaySettings) -> list[Curve]:
-    quality, cost = data.test_arrays()
-    return [
-        willingness_to_pay_curve(
-            f"wtp-{p.name}", p.quality[data.test], p.cost[data.test], quality, cost, settings.grid
-        )
-        for p in data.predictions
-    ]
+    return _wtp_curves("wtp", data.predictions, data.test_arrays(), data.test, settings)
 
 
 def _cascade(data: RouterInputs, settings: ReplaySettings) -> list[Curve]:
@@ -159,12 +153,23 @@ def _agreement(data: RouterInputs, settings: ReplaySettings) -> list[Curve]:
 
 
 def _plan_predicted(data: RouterInputs, settings: ReplaySettings) -> list[Curve]:
-    quality, cost = data.plan_test_arrays()
+    return _wtp_curves("wtp-plan", data.plan_predictions, data.plan_test_arrays(), data.test, settings)
+
+
+def _wtp_curves(
+    prefix: str,
+    predictions: tuple[Predictions, ...],
+    outcomes: tuple[FloatArray, FloatArray],
+    test: IndexArray,
+    settings: ReplaySettings,
+) -> list[Curve]:
+    """``<prefix>-<name>``: willingness-to-pay routing on each set of ``predictions`` (rows ``test``),
+    scored on the recorded test ``outcomes`` (quality, cost) of the same columns."""
     return [
         willingness_to_pay_curve(
-            f"wtp-plan-{p.name}", p.quality[data.test], p.cost[data.test], quality, cost, settings.grid
+            f"{prefix}-{p.name}", p.quality[test], p.cost[test], *outcomes, settings.grid
         )
-        for p in data.plan_predictions
+        for p in predictions
     ]
 
 

@@ -38,6 +38,7 @@ from routeyard.evaluation.hull import nondecreasing_hull
 from routeyard.evaluation.points import Curve, single_model_curve
 from routeyard.evaluation.sweep import willingness_to_pay_curve
 from routeyard.policy.willingness_to_pay import log_spaced_grid
+from routeyard.predictor.guard import mean_outcomes
 from routeyard.predictor.kinds import PREDICTOR_KINDS, PredictorKind, TrainingSet
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION
@@ -290,11 +291,9 @@ def _dataset_means_aiq(data: TrainRows, fit: IndexArray, held: IndexArray) -> di
     for _, position in _dataset_rows(table, held):
         same = fit[table.datasets[fit] == table.datasets[held][position][0]]
         rows = same if len(same) else fit
-        known = ~table.missing[rows]
-        counts = known.sum(axis=0)
-        total = np.where(known, table.quality[rows], 0.0).sum(axis=0)
-        quality[position] = np.divide(total, counts, out=np.zeros(len(counts)), where=counts > 0)
-        cost[position] = table.cost[rows].mean(axis=0)
+        quality[position], cost[position] = mean_outcomes(
+            table.quality[rows], table.missing[rows], table.cost[rows]
+        )
     return _held_out_aiq(data, held, quality, cost)
 
 
