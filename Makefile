@@ -41,10 +41,12 @@ demo: install
 bench: install
 	$(PY) -m benchmarks.bench_replay
 
-# Loopback load: mock upstream, routeyard passthrough and KNN routing, LiteLLM proxy (installed on first use).
+# Loopback load with unique prompts (no cache hits but the row labelled so): mock upstream, routeyard
+# passthrough and KNN routing (~30-token and RouterBench-length prompts, 1 and 2 workers), streamed time to
+# first token, LiteLLM proxy (installed on first use). Options: make bench-gateway ARGS="--seconds 5 --json x.json".
 bench-gateway: install
 	@command -v wrk >/dev/null || { echo "bench-gateway needs wrk: apt-get install -y wrk" >&2; exit 1; }
-	$(PY) -m benchmarks.bench_gateway
+	$(PY) -m benchmarks.bench_gateway $(ARGS)
 
 clean:
 	rm -rf $(VENV) replay-demo .mypy_cache .pytest_cache .ruff_cache

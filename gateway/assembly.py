@@ -17,9 +17,9 @@ from routeyard.gateway.routers import RouterContext, build_router
 from routeyard.gateway.settings import ConfigError, GatewaySettings
 
 
-def build_backends(settings: GatewaySettings, client: httpx.AsyncClient) -> dict[str, Backend]:
-    """Every configured backend by name; HTTP ones share ``client``."""
-    context = BackendContext(client, settings.breaker_failures, settings.breaker_cooldown_seconds)
+def build_backends(settings: GatewaySettings, pool: httpx.AsyncBaseTransport) -> dict[str, Backend]:
+    """Every configured backend by name; HTTP ones share the connection ``pool``."""
+    context = BackendContext(pool, settings.breaker_failures, settings.breaker_cooldown_seconds)
     return {
         config.name: BACKEND_KINDS.get(config.kind).build(config, context) for config in settings.backends
     }

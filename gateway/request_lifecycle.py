@@ -32,7 +32,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from routeyard.gateway.backends.backend import Backend, Reply, Usage
@@ -45,6 +45,7 @@ from routeyard.gateway.errors import (
     UpstreamRejectedError,
 )
 from routeyard.gateway.explanation import routing_headers, routing_object, walk_object
+from routeyard.gateway.fast_json import FastJSONResponse
 from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
 from routeyard.gateway.request_trace import RequestTrace, log_request
 from routeyard.gateway.router import Decision, Router
@@ -281,7 +282,7 @@ def _render_whole(
     )
     if as_stream:
         return StreamingResponse(completion_chunks(body), media_type="text/event-stream", headers=headers)
-    return JSONResponse(body, headers=headers)
+    return FastJSONResponse(body, headers=headers)
 
 
 def _render_stream(

@@ -121,7 +121,7 @@ def log_request(
         prompt_turns=request.prompt_turns() if trace.keep_prompt else None,
     )
     usage_log.record(record)
-    logger.info(
+    logger.debug(  # one line per request costs ≈ 5 % of a passthrough's CPU: debug, not info
         "request %s router=%s backend=%s status=%d %.1f ms",
         trace.request_id,
         record.router,
@@ -147,4 +147,4 @@ def log_refusal(usage_log: UsageLog, trace: RequestTrace, status: int) -> None:
             client=trace.client,
         )
     )
-    logger.info("request %s refused: status=%d %.1f ms", trace.request_id, status, elapsed * 1000.0)
+    logger.debug("request %s refused: status=%d %.1f ms", trace.request_id, status, elapsed * 1000.0)

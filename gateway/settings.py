@@ -82,6 +82,8 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     batch_window_ms: float = Field(default=2.0, ge=0.0)
     max_batch: int = Field(default=32, ge=1)
+    embedder_threads: int = Field(default=1, ge=1)  # the embedder's compute threads (issue 14)
+    embedding_cache_size: int = Field(default=4096, ge=0)  # repeated prompts' vectors kept in memory
     breaker_failures: int = Field(default=5, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0.0)
     redis_url: str | None = None

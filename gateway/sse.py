@@ -7,16 +7,17 @@ streaming client expects (each choice's message as a delta, then a last chunk wi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
+
+from routeyard.gateway.fast_json import dumps
 
 SSE_DONE = "data: [DONE]\n\n"
 
 
 def sse(payload: dict[str, Any]) -> str:
     """One server-sent event carrying ``payload`` as compact JSON."""
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    return f"data: {dumps(payload)}\n\n"
 
 
 def completion_chunks(body: dict[str, Any]) -> Iterator[str]:

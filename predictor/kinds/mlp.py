@@ -182,7 +182,7 @@ class MlpPredictor:
         return cls(network, models, cost_mean, cost_std, hyperparameters)
 
     def predict(self, embeddings: Vectors) -> QualityCostPrediction:
-        queries = np.asarray(embeddings, dtype=np.float32)
+        queries = np.array(embeddings, dtype=np.float32)  # a copy: torch needs a writable array
         if queries.ndim != 2 or queries.shape[1] != self.dimension:
             raise ValueError(f"expected (n, {self.dimension}) embeddings, got {queries.shape}")
         with torch.no_grad():

@@ -80,3 +80,52 @@ def test_an_embedder_returning_too_few_vectors_fails_its_callers_not_the_batcher
     first, second = asyncio.run(run())
     assert isinstance(first[0], ValueError)
     assert second.shape == (8,)
+
+
+class CountingEmbedder:
+    """HashingEmbedder that counts the texts it was asked to embed."""
+
+    def __init__(self):
+        self.inner = HashingEmbedder(16)
+        self.identity, self.cache_key, self.dimension = "counting", "counting", 16
+        self.texts = 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_a_repeated_text_is_answered_from_memory_and_the_memory_is_bounded():
+    embedder = CountingEmbedder()
+
+    async def run():
+        batcher = EmbeddingBatcher(embedder, cache_size=2)
+        try:
+            first = await batcher.embed("alpha")
+            again = await batcher.embed("alpha")  # cached: not embedded twice
+            await batcher.embed("beta")
+            await batcher.embed("gamma")  # evicts alpha, the least recently used
+            await batcher.embed("alpha")
+        finally:
+            await batcher.close()
+        return first, again
+
+    first, again = asyncio.run(run())
+    np.testing.assert_array_equal(first, again)
+    assert embedder.texts == 4  # alpha, beta, gamma, alpha again after its eviction
+    assert not again.flags.writeable  # a caller cannot corrupt what later callers get
+
+
+def test_with_no_cache_every_text_is_embedded():
+    embedder = CountingEmbedder()
+
+    async def run():
+        batcher = EmbeddingBatcher(embedder, cache_size=0)
+        try:
+            for _ in range(3):
+                await batcher.embed("same prompt")
+        finally:
+            await batcher.close()
+
+    asyncio.run(run())
+    assert embedder.texts == 3

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from routeyard.predictor.embedding_model import EmbeddingModelNotFoundError, locate_model
-from routeyard.predictor.onnx_embedder import EXPORT_FILE, OnnxEmbedder, OnnxExportError, export_onnx
+from routeyard.predictor.onnx_embedder import (
+    EXPORT_FILE,
+    OnnxEmbedder,
+    OnnxExportError,
+    export_onnx,
+    length_batches,
+)
 from routeyard.predictor.sentence_embedder import SentenceTransformerEmbedder
 
 SHARED_TAIL = " ".join(f"step {i}: add the numbers and carry the ones." for i in range(60))
@@ -121,3 +127,12 @@ def test_a_local_model_directory_loads_by_path_and_is_named_after_it(torch_embed
     embedder = SentenceTransformerEmbedder(str(local))
     assert embedder.identity == "my-minilm/mean-pooled/normalised/left-truncated-256"
     np.testing.assert_allclose(embedder.embed(VARIED[:3]), torch_embedder.embed(VARIED[:3]), atol=1e-6)
+
+
+def test_onnx_batches_group_texts_of_similar_length_so_a_long_one_pads_no_short_one():
+    lengths = [5, 300, 6, 7, 200, 4, 5, 250, 9, 5]
+    batches = length_batches(lengths, 3)
+    assert sorted(row for batch in batches for row in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        assert max(lengths[r] for r in batch) <= 2 * min(lengths[r] for r in batch)

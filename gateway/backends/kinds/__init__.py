@@ -40,12 +40,12 @@ class BackendContext:
     """What a gateway gives every backend it builds.
 
     Attributes:
-        client: the gateway's one shared HTTP client (``http_transport.pooled_client``).
+        pool: the gateway's one shared HTTP connection pool (``http_transport.pooled_transport``).
         breaker_failures: consecutive failed calls that open a backend's circuit breaker, ≥ 1.
         breaker_cooldown_seconds: seconds an open breaker refuses calls, > 0.
     """
 
-    client: httpx.AsyncClient
+    pool: httpx.AsyncBaseTransport
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 30.0
 

@@ -20,7 +20,6 @@ and ``routeyard_cost_usd`` whether or not the client asked for ``include_usage``
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -34,6 +33,7 @@ from routeyard.gateway.backends.http_transport import DEFAULT_TIMEOUT, HttpTrans
 from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig, BackendContext, BackendKind
 from routeyard.gateway.backends.stream_shaper import StreamShaper
 from routeyard.gateway.errors import UpstreamError
+from routeyard.gateway.fast_json import loads_lenient
 from routeyard.gateway.token_count import count_prompt_tokens, count_tokens
 from routeyard.gateway.wire import content_text
 
@@ -78,14 +78,14 @@ class OpenAiBackendConfig(BackendConfig):
 class OpenAiBackend:
     """A backend at ``base_url`` (``…/v1``) serving ``upstream_model`` (see the module docstring).
 
-    ``client`` is the gateway's shared client; ``timeout``, ``retries`` and ``breaker`` are the
+    ``pool`` is the gateway's shared connection pool; ``timeout``, ``retries`` and ``breaker`` are the
     :class:`HttpTransport`'s.
     """
 
     def __init__(
         self,
         name: str,
-        client: httpx.AsyncClient,
+        pool: httpx.AsyncBaseTransport,
         *,
         base_url: str,
         upstream_model: str,
@@ -100,7 +100,7 @@ class OpenAiBackend:
         self.price = price
         self._transport = HttpTransport(
             name,
-            client,
+            pool,
             url=base_url.rstrip("/") + "/chat/completions",
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
             timeout=timeout,
@@ -157,7 +157,7 @@ def _build(config: OpenAiBackendConfig, context: BackendContext) -> OpenAiBacken
         raise ValueError(f"backend {config.name}: base_url is required for an openai backend")
     return OpenAiBackend(
         config.name,
-        context.client,
+        context.pool,
         base_url=config.base_url,
         upstream_model=config.upstream_model,
         api_key=os.environ.get(config.api_key_env) if config.api_key_env else None,
@@ -207,7 +207,7 @@ class _Chunk(_Wire):
 def _completion(content: bytes, name: str) -> dict[str, Any]:
     """The upstream's completion JSON, checked for shape; raises UpstreamError."""
     try:
-        payload = json.loads(content)
+        payload = loads_lenient(content)
         _Completion.model_validate(payload)
     except (ValueError, RecursionError) as exc:  # ValidationError and UnicodeDecodeError are ValueErrors
         raise UpstreamError(f"backend {name} returned a malformed completion") from exc
@@ -229,7 +229,7 @@ def _sse_chunk(line: str, name: str) -> dict[str, Any] | None:
 
 def _chunk(data: str, name: str) -> dict[str, Any]:
     try:
-        chunk = json.loads(data)
+        chunk = loads_lenient(data)
         if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
             raise UpstreamError(f"backend {name} sent an error mid-stream")
         _Chunk.model_validate(chunk)

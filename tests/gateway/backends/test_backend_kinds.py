@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from routeyard.gateway.backends.http_transport import pooled_client
+from routeyard.gateway.backends.http_transport import pooled_transport
 from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig, BackendContext
 from routeyard.gateway.backends.kinds.openai import OpenAiBackend, OpenAiBackendConfig
 from routeyard.gateway.backends.kinds.replay import ReplayBackend, ReplayBackendConfig
@@ -40,8 +40,8 @@ def build(config, content=QUESTION, context_options=None):
     """The backend of ``config`` built through the registry, and its whole answer to ``content``."""
 
     async def main():
-        async with pooled_client() as client:
-            context = BackendContext(client, **(context_options or {}))
+        async with pooled_transport() as pool:
+            context = BackendContext(pool, **(context_options or {}))
             backend = BACKEND_KINDS.get(config.kind).build(config, context)
             question = [{"role": "user", "content": content}]
             return backend, await backend.complete({"model": config.name, "messages": question})

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from routeyard.gateway.backends.backend import Reply, Usage
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
-from routeyard.gateway.backends.http_transport import HttpTransport, pooled_client
+from routeyard.gateway.backends.http_transport import HttpTransport, pooled_transport
 from routeyard.gateway.errors import (
     BackendUnavailableError,
     UpstreamError,
@@ -68,9 +68,9 @@ async def _events(output):
 class TokenServiceBackend:
     """The whole second backend: its wire only; the transport does the rest."""
 
-    def __init__(self, name, client, url, token=TOKEN, **transport):
+    def __init__(self, name, pool, url, token=TOKEN, **transport):
         self.name = name
-        self.transport = HttpTransport(name, client, url=url, headers={"x-token": token}, **transport)
+        self.transport = HttpTransport(name, pool, url=url, headers={"x-token": token}, **transport)
 
     async def complete(self, body):
         with self.transport.breaker_verdict():
@@ -99,11 +99,11 @@ def calls(service, mode):
 
 
 def run(service, mode, scenario, **backend_options):
-    """``scenario(backend)`` run against the token service's ``mode``, on a fresh shared client."""
+    """``scenario(backend)`` run against the token service's ``mode``, on a fresh shared pool."""
 
     async def main():
-        async with pooled_client() as client:
-            backend = TokenServiceBackend("tokens", client, f"{service.url}/{mode}", **backend_options)
+        async with pooled_transport() as pool:
+            backend = TokenServiceBackend("tokens", pool, f"{service.url}/{mode}", **backend_options)
             return await scenario(backend)
 
     return asyncio.run(main())
