@@ -138,7 +138,11 @@ async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None) -> N
     try:
         if embedder is None:
             embedder = await asyncio.to_thread(
-                make_embedder, settings.embedder, settings.cache_dir.expanduser(), cached=False
+                make_embedder,
+                settings.embedder,
+                settings.cache_dir.expanduser(),
+                cached=False,  # not the on-disk cache: the batcher keeps a bounded one in memory
+                threads=settings.embedder_threads,
             )
         runtime.batcher = EmbeddingBatcher(
             embedder,

@@ -77,7 +77,7 @@ class GatewaySettings(BaseSettings):
     routers: list[AnyRouterConfig] = Field(default_factory=list)
     default_router: str | None = None
     client_keys_env: str | None = None
-    embedder: str = "minilm-onnx"
+    embedder: str = "minilm-static"
     cache_dir: Path = Path("~/.cache/routeyard")
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     batch_window_ms: float = Field(default=2.0, ge=0.0)

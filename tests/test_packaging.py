@@ -59,6 +59,8 @@ def test_the_wheel_holds_only_the_routeyard_package(wheel: Path) -> None:
         "routeyard/predictor/kinds/knn.py",
         "routeyard/judges/judge.py",
         "routeyard/demo/data/routerbench_0shot_subset.csv.gz",
+        "routeyard/predictor/static_model/model.safetensors",
+        "routeyard/predictor/static_model/tokenizer.json",
     ):
         assert needed in names, needed
 

@@ -28,7 +28,10 @@ def add_embedder_arguments(parser: argparse.ArgumentParser) -> None:
         "--embedder",
         choices=EMBEDDERS,
         default=DEFAULT_EMBEDDER,
-        help=f"prompt embedder (default: {DEFAULT_EMBEDDER}; minilm-onnx is the same model, faster)",
+        help=(
+            f"prompt embedder (default: {DEFAULT_EMBEDDER}, static MiniLM vectors; "
+            "minilm-onnx is the transformer, faster than minilm)"
+        ),
     )
     parser.add_argument(
         "--no-cache", action="store_true", help="do not read or write the on-disk embedding cache"

@@ -13,7 +13,7 @@ from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.embedder_choice import EMBEDDERS, make_embedder
 
 __all__ = ["DEFAULT_EMBEDDER", "EMBEDDERS", "cache_dir", "embedder_named"]
-DEFAULT_EMBEDDER = "minilm"
+DEFAULT_EMBEDDER = "minilm-static"
 
 
 def cache_dir() -> Path:

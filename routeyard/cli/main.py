@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from routeyard.cli import (
+    distill_command,
     export_command,
     onnx_command,
     replay_command,
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     train_command.add_parser(commands)
     train_judge_command.add_parser(commands)
     onnx_command.add_parser(commands)
+    distill_command.add_parser(commands)
     serve_command.add_parser(commands)
     export_command.add_parser(commands)
     return parser

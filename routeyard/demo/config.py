@@ -2,15 +2,16 @@
 
 Eleven replay backends, one per RouterBench model of the bundled sample, answer with the model's recorded
 responses and cost. Router ``router-knn`` (also ``auto``) routes with a KNN artifact trained on the
-sample's train split with the ONNX MiniLM embedder as ``routeyard train`` trains (hyperparameters chosen
-by cross-validation inside the train split, a Zero guard where it loses). Router ``router-plans`` chooses
-per prompt between one model and an agreement pair (two cheap models called together, the best model
-when they disagree) with a KNN artifact trained on the sample's plan outcomes. Both are built on first
-start (a minute or two on 2 cores) and cached under the cache directory, keyed by a hash of the
-training data, embedder and how they are trained. Router ``router-cascade`` walks the same backends
-from the cheapest predicted, escalating past answers the heuristic checks reject (empty, refusal,
-truncated) within $0.01 per request. Usage is logged in memory. The settings are written to
-``demo/routeyard.yaml`` in the cache directory, so every uvicorn worker loads the same thing.
+sample's train split with the static MiniLM embedder (``minilm-static``, the default) as ``routeyard
+train`` trains (hyperparameters chosen by cross-validation inside the train split, a Zero guard where
+it loses). Router ``router-plans`` chooses per prompt between one model and an agreement pair (two
+cheap models called together, the best model when they disagree) with a KNN artifact trained on the
+sample's plan outcomes. Both are built on first start (under a minute on 2 cores) and cached under the
+cache directory, keyed by a hash of the training data, the embedder's identity (a new distillation is a
+new key) and how they are trained. Router ``router-cascade`` walks the same backends from the cheapest
+predicted, escalating past answers the heuristic checks reject (empty, refusal, truncated) within
+$0.01 per request. Usage is logged in memory. The settings are written to ``demo/routeyard.yaml`` in
+the cache directory, so every uvicorn worker loads the same thing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from routeyard.predictor.training import train_rows, training_data_hash
 
 SAMPLE_TABLE = Path(__file__).parent / "data" / "routerbench_0shot_subset.csv.gz"
 """The bundled RouterBench sample (package data; provenance in ``data/PROVENANCE.md``)."""
-DEMO_EMBEDDER = "minilm-onnx"
+DEMO_EMBEDDER = "minilm-static"
 DEMO_ROUTER = "router-knn"
 DEMO_WILLINGNESS_TO_PAY = 0.05  # $ per unit of quality: leave gpt-4 when a model ≥ 10× cheaper is close
 DEMO_PLANS = "router-plans"
@@ -47,7 +48,7 @@ def demo_config(cache_dir: Path, *, progress: bool = False) -> Path:
     """Build (once) the demo artifacts and write the demo settings; returns the settings file."""
     directory = cache_dir / "demo"
     table = load_routerbench_table(SAMPLE_TABLE, with_responses=False)  # answers only to build plans
-    embedder = _LazyEmbedder(cache_dir)
+    embedder = make_embedder(DEMO_EMBEDDER, cache_dir)  # ≈ 0.2 s: its identity keys the artifacts
     artifact = _artifact(directory, "knn", table, lambda: table, embedder, progress)
     plans = _artifact(directory, "plans-knn", table, _plan_outcomes, embedder, progress)
     settings: dict[str, object] = {
@@ -85,35 +86,24 @@ def demo_config(cache_dir: Path, *, progress: bool = False) -> Path:
     return path
 
 
-class _LazyEmbedder:
-    """The demo embedder, made on first use only (a cached start needs none)."""
-
-    def __init__(self, cache_dir: Path) -> None:
-        self._cache_dir = cache_dir
-        self._embedder: Embedder | None = None
-
-    def __call__(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = make_embedder(DEMO_EMBEDDER, self._cache_dir)
-        return self._embedder
-
-
 def _artifact(
     directory: Path,
     name: str,
     table: OutcomeTable,
     outcomes: Callable[[], OutcomeTable | PlanTable],
-    embedder: Callable[[], Embedder],
+    embedder: Embedder,
     progress: bool,
 ) -> Path:
     """The artifact ``name`` trained as ``routeyard train`` does on ``outcomes()`` (the sample's model or
     plan table), built unless the cache holds one keyed by the sample's train rows and how it is made."""
     rows, _split = train_rows(table)
-    key = json.dumps([training_data_hash(table, rows), DEMO_EMBEDDER, DEMO_TRAINING, name], sort_keys=True)
+    key = json.dumps(
+        [training_data_hash(table, rows), embedder.identity, DEMO_TRAINING, name], sort_keys=True
+    )
     artifact = directory / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if not (artifact / "manifest.json").exists():
         print(f"building the demo {name} artifact from {len(rows)} RouterBench prompts (first start only)…")
-        result = train_selected(outcomes(), embedder(), DEMO_PREDICTOR, progress=progress)
+        result = train_selected(outcomes(), embedder, DEMO_PREDICTOR, progress=progress)
         save_artifact(result.trained.predictor, result.trained.manifest, artifact)
     return artifact
 
