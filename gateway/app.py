@@ -57,22 +57,34 @@ logger = logging.getLogger("routeyard.gateway")
 
 
 def create_app(
-    settings: GatewaySettings, *, embedder: Embedder | None = None, usage_log: UsageLog | None = None
+    settings: GatewaySettings,
+    *,
+    embedder: Embedder | None = None,
+    usage_log: UsageLog | None = None,
+    load_before_serving: bool = False,
 ) -> FastAPI:
     """The gateway for ``settings``; ``embedder`` (default: ``settings.embedder``) embeds prompts for
     routers, ``usage_log`` (default: Redis at ``settings.redis_url``, else in memory) receives one record
     per request and the quality feedbacks. Its state is ``runtime_of(app)``
-    (``routeyard.gateway.runtime``)."""
+    (``routeyard.gateway.runtime``).
+
+    By default the app serves at once and loads its routers in the background (``/healthz`` answers,
+    backends are served, routers get 503 until loaded). With ``load_before_serving`` its start-up waits
+    for the routers (loaded or failed) before the server accepts a connection: a worker sharing a socket
+    with others then takes no request that it would refuse while they could answer it."""
     runtime = GatewayRuntime(settings, usage_log if usage_log is not None else _usage_log(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with pooled_transport() as pool:
-            runtime.catalog.backends.update(build_backends(settings, pool))
+            # off the loop: a replay backend reads its table here
+            runtime.catalog.backends.update(await asyncio.to_thread(build_backends, settings, pool))
             if isinstance(runtime.usage_log, RedisUsageLog):
                 await runtime.usage_log.start()
             gc.freeze()  # again once the routers load (see _load_routers)
             loading = asyncio.create_task(_load_routers(runtime, embedder))
+            if load_before_serving:
+                await loading
             yield
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)

@@ -1,4 +1,9 @@
-"""``routeyard serve``: run the gateway under uvicorn, on a config file or the embedded default."""
+"""``routeyard serve``: run the gateway under uvicorn, on a config file or the embedded default.
+
+One worker runs in this process (``uvicorn.run``); ``--workers N`` binds the socket here and runs N
+``routeyard.cli.serve_worker`` processes under :class:`~routeyard.cli.worker_supervisor.WorkerSupervisor`,
+which starts and stops them in bounded time also on a busy machine (uvicorn's own ``--workers`` does not).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,20 @@ from pathlib import Path
 import uvicorn
 
 from routeyard.cli.embedders import cache_dir
+from routeyard.cli.serve_worker import (
+    CONFIG_VARIABLE,
+    LOG_FORMAT,
+    REQUEST_DRAIN_SECONDS,
+    SHUTDOWN_GRACE_SECONDS,
+    app_from_environment,
+)
+from routeyard.cli.worker_supervisor import WorkerSupervisor, bind_listener
 from routeyard.demo.config import DEMO_CASCADE, DEMO_PLANS, DEMO_ROUTER, demo_config
-from routeyard.gateway.app import create_app
 from routeyard.gateway.settings import load_settings
 
-CONFIG_VARIABLE = "ROUTEYARD_CONFIG_FILE"
+# CONFIG_VARIABLE and app_from_environment: how a worker (or a test) builds the app that serve chose
+__all__ = ["CONFIG_VARIABLE", "add_parser", "app_from_environment", "run"]
+WORKER_COMMAND = (sys.executable, "-P", "-m", "routeyard.cli.serve_worker")  # -P: not the cwd's modules
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,7 +41,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--config", type=Path, help="routeyard.yaml (default: the embedded demo)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, each a uvicorn server")
     parser.set_defaults(run=run)
 
 
@@ -51,18 +65,25 @@ def run(args: argparse.Namespace) -> int:
             f"models: the 11 RouterBench models by name, {DEMO_ROUTER}, {DEMO_ROUTER}-<willingness to pay>, "
             f"{DEMO_PLANS}, {DEMO_CASCADE}"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        "routeyard.cli.serve_command:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-    )
-    return 0
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    return _serve(args.host, args.port, args.workers)
 
 
-def app_from_environment() -> object:
-    """The app for a uvicorn worker: the settings file ``serve`` chose travels in the environment."""
-    return create_app(load_settings(os.environ[CONFIG_VARIABLE]))
+def _serve(host: str, port: int, workers: int) -> int:
+    """Serve until SIGTERM or SIGINT: one worker in this process, or ``workers`` under a supervisor."""
+    if workers <= 1:
+        uvicorn.run(
+            app_from_environment(),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=REQUEST_DRAIN_SECONDS,
+        )
+        return 0
+    try:
+        listener = bind_listener(host, port)
+    except OSError as exc:
+        print(f"routeyard: error: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    with listener:
+        return WorkerSupervisor(WORKER_COMMAND, listener, workers, grace_seconds=SHUTDOWN_GRACE_SECONDS).run()
