@@ -1,22 +1,24 @@
-"""Micro-batching prompt embeddings off the event loop.
+"""Micro-batching prompt embeddings, and the predictions made from them, off the event loop.
 
-Embedding is CPU work: done on the event loop it would stall every connection. Concurrent requests'
-texts are collected for at most ``window`` seconds (or until ``max_batch`` wait) and embedded in one
-call on a worker thread, so throughput rises with load. The window is waited only under load — when
-the previous batch held more than one text or more texts are already queued: a lone request at low load
-is embedded at once, since waiting for company that is not coming would be pure latency.
+Embedding and predicting are CPU work: done on the event loop they would stall every connection.
+Concurrent requests' texts are collected for at most ``window`` seconds (or until ``max_batch`` wait)
+and handled in one call on a worker thread: the texts embedded together, then each predictor asked
+once for all of its texts (:meth:`EmbeddingBatcher.predict`), so throughput rises with load and a
+request pays one hop to a thread, not one per step. The window is waited only under load — when the
+previous batch held more than one text or more texts are already queued: a lone request is handled at
+once, since waiting for company that is not coming would be pure latency.
 
-The embedder runs on one worker thread, so tokenisation and the model never run on the event loop. A
-repeated text is answered from a bounded in-memory LRU of ``cache_size`` vectors, keyed by the text's
-SHA-256 (no prompt text is kept), on the event loop without a thread hop; 0 turns it off. The gateway
-never uses the on-disk cache of offline runs: it would grow by a row per new prompt forever, and a disk
-error would fail requests.
+Tokenisation happens inside the embedder, on the worker thread. A repeated text's vector comes from a
+bounded in-memory LRU of ``cache_size`` vectors, keyed by the text's SHA-256 (no prompt text is kept);
+0 turns it off. The gateway never uses the on-disk cache of offline runs: it would grow by a row per new
+prompt forever, and a disk error would fail requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,16 +26,25 @@ from cachetools import LRUCache
 
 from routeyard.arrays import Vectors
 from routeyard.predictor.embedder import Embedder
+from routeyard.predictor.quality_predictor import QualityCostPrediction, QualityPredictor
 
 
 @dataclass
 class _Pending:
+    """One text waiting: its ``vector`` when already known (a cache hit), the ``predictor`` to ask."""
+
     text: str
-    done: asyncio.Future[Vectors] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    key: bytes
+    predictor: QualityPredictor | None = None
+    vector: Vectors | None = None
+    prediction: QualityCostPrediction | None = None
+    error: Exception | None = None
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class EmbeddingBatcher:
-    """``await batcher.embed(text)`` → (d,) float32 vector; see the module docstring."""
+    """``await batcher.embed(text)`` → (d,) float32 vector; ``await batcher.predict(text, predictor)`` →
+    its one-row prediction. See the module docstring."""
 
     def __init__(
         self, embedder: Embedder, *, window: float = 0.002, max_batch: int = 32, cache_size: int = 4096
@@ -41,7 +52,7 @@ class EmbeddingBatcher:
         self.embedder = embedder
         self.window = window
         self.max_batch = max_batch
-        self.batches = 0  # embedding calls made, for metrics and tests
+        self.batches = 0  # worker-thread calls made, for metrics and tests
         self._cache: LRUCache[bytes, Vectors] | None = LRUCache(cache_size) if cache_size > 0 else None
         self._last_batch_size = 0
         self._queue: asyncio.Queue[_Pending] | None = None
@@ -49,28 +60,46 @@ class EmbeddingBatcher:
 
     async def embed(self, text: str) -> Vectors:
         """The embedding of ``text``: the cached one, or computed in a batch with whatever else arrived
-        meanwhile."""
-        key = hashlib.sha256(text.encode(errors="surrogatepass")).digest()
-        if self._cache is not None and (vector := self._cache.get(key)) is not None:
-            return vector
-        if self._worker is None or self._worker.done():
-            self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._run())
-        pending = _Pending(text)
-        assert self._queue is not None
-        self._queue.put_nowait(pending)
-        vector = await pending.done
-        if self._cache is not None:
-            vector = vector.copy()  # not a view that would keep its whole batch alive
-            vector.flags.writeable = False  # shared by every later caller of this text
-            self._cache[key] = vector
-        return vector
+        meanwhile. Raises what the embedder raised."""
+        pending = _Pending(text, _key(text))
+        if (cached := self._cached(pending.key)) is not None:
+            return cached
+        await self._handled(pending)
+        assert pending.vector is not None
+        return pending.vector
+
+    async def predict(self, text: str, predictor: QualityPredictor) -> QualityCostPrediction:
+        """``predictor``'s (1, m) prediction for ``text``, embedded (or cached) and predicted in a batch
+        with the other texts for the same predictor. Raises what the embedder or predictor raised."""
+        pending = _Pending(text, _key(text), predictor, vector=self._cached(_key(text)))
+        await self._handled(pending)
+        assert pending.prediction is not None
+        return pending.prediction
 
     async def close(self) -> None:
         """Stop the worker; pending callers get ``asyncio.CancelledError``."""
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+
+    def _cached(self, key: bytes) -> Vectors | None:
+        return None if self._cache is None else self._cache.get(key)
+
+    async def _handled(self, pending: _Pending) -> None:
+        """Queue ``pending``, wait until the worker handled it; raise its error; cache a new vector."""
+        known = pending.vector is not None
+        if self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._run())
+        assert self._queue is not None
+        self._queue.put_nowait(pending)
+        await pending.done
+        if pending.error is not None:
+            raise pending.error
+        if self._cache is not None and not known and pending.vector is not None:
+            vector = pending.vector.copy()  # not a view that would keep its whole batch alive
+            vector.flags.writeable = False  # shared by every later caller of this text
+            self._cache[pending.key] = pending.vector = vector
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -90,22 +119,61 @@ class EmbeddingBatcher:
                 except TimeoutError:
                     break
             self._last_batch_size = len(batch)
-            await self._embed_batch(batch)
+            await self._handle_batch(batch)
 
-    async def _embed_batch(self, batch: list[_Pending]) -> None:
+    async def _handle_batch(self, batch: list[_Pending]) -> None:
         live = [p for p in batch if not p.done.cancelled()]
         if not live:
             return
         self.batches += 1
         try:
-            vectors = np.asarray(await asyncio.to_thread(self.embedder.embed, [p.text for p in live]))
-            if vectors.ndim != 2 or len(vectors) != len(live):
-                raise ValueError(f"the embedder returned {vectors.shape} vectors for {len(live)} texts")
-        except Exception as exc:  # the embedder's failure is each caller's failure, never the worker's
+            await asyncio.to_thread(_work, self.embedder.embed, live)
+        except Exception as exc:  # a bug of ours: every caller's failure, never the worker's
             for pending in live:
-                if not pending.done.done():
-                    pending.done.set_exception(exc)
-            return
-        for pending, vector in zip(live, vectors, strict=True):
+                pending.error = pending.error or exc
+        for pending in live:
             if not pending.done.done():
-                pending.done.set_result(vector)
+                pending.done.set_result(None)
+
+
+def _work(embed: Callable[[list[str]], Vectors], batch: list[_Pending]) -> None:
+    """On the worker thread: embed the texts whose vector is unknown, then ask each predictor once for
+    all of its texts. A failure becomes the ``error`` of the texts it concerns."""
+    todo = [p for p in batch if p.vector is None]
+    if todo:
+        try:
+            vectors = np.asarray(embed([p.text for p in todo]))
+            if vectors.ndim != 2 or len(vectors) != len(todo):
+                raise ValueError(f"the embedder returned {vectors.shape} vectors for {len(todo)} texts")
+        except Exception as exc:  # the embedder's failure is each of its callers' failure
+            for pending in todo:
+                pending.error = exc
+        else:
+            for pending, vector in zip(todo, vectors, strict=True):
+                pending.vector = vector
+    groups: dict[int, list[_Pending]] = {}
+    for pending in batch:
+        if pending.predictor is not None and pending.error is None:
+            groups.setdefault(id(pending.predictor), []).append(pending)
+    for group in groups.values():
+        _predict_group(group)
+
+
+def _predict_group(group: list[_Pending]) -> None:
+    """One predictor's predictions for ``group`` (texts with vectors), one row each."""
+    predictor = group[0].predictor
+    assert predictor is not None
+    try:
+        prediction = predictor.predict(np.stack([p.vector for p in group if p.vector is not None]))
+    except Exception as exc:  # the predictor's failure is its callers' failure
+        for pending in group:
+            pending.error = exc
+        return
+    for row, pending in enumerate(group):
+        pending.prediction = QualityCostPrediction(
+            quality=prediction.quality[row : row + 1], cost=prediction.cost[row : row + 1]
+        )
+
+
+def _key(text: str) -> bytes:
+    return hashlib.sha256(text.encode(errors="surrogatepass")).digest()

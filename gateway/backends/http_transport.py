@@ -131,17 +131,18 @@ class HttpTransport:
         """The upstream's 2xx response to ``payload`` posted as JSON, its body still unread (the caller
         reads it with :meth:`read_body` or :meth:`lines`, or closes it with :func:`close_response`); raises
         ``UpstreamError`` and its subclasses after retries (see the module docstring)."""
-        error, cause = UpstreamError(f"backend {self.name} is unreachable"), None
+        failure: _RetryableError | None = None  # no error built up front: the hot path needs none
         for attempt in range(self._retries + 1):
             if attempt:
                 await asyncio.sleep(_FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1))
             try:
                 response = await self._attempt(payload)
             except _RetryableError as retryable:
-                error, cause = retryable.error, retryable.__cause__
+                failure = retryable
                 continue
             return response
-        raise error from cause
+        assert failure is not None  # every attempt (at least one) failed
+        raise failure.error from failure.__cause__
 
     async def _attempt(self, payload: Any) -> httpx.Response:
         """One POST: its 2xx response; raises ``_RetryableError`` for what may pass on a retry."""

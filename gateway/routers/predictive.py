@@ -13,7 +13,6 @@ over a predictor artifact (the cascade too) shares :class:`ArtifactRouterConfig`
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from pathlib import Path
@@ -66,8 +65,7 @@ class PredictiveRouter:
     ) -> Assessment:
         """Every backend's predicted quality and $ cost for the prompt, and which ones the request allows."""
         start = time.perf_counter()
-        vector = await self._batcher.embed(embedding_text(turns))
-        prediction = await asyncio.to_thread(self.predictor.predict, vector[None, :])
+        prediction = await self._batcher.predict(embedding_text(turns), self.predictor)
         quality, cost = prediction.quality[0], prediction.cost[0]
         allowed = np.array([b in available and b not in options.exclude for b in self.backends])
         if options.max_cost_usd is not None:

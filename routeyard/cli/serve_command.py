@@ -77,6 +77,7 @@ def _serve(host: str, port: int, workers: int) -> int:
             host=host,
             port=port,
             log_level="warning",
+            access_log=False,  # the usage log records every request
             timeout_graceful_shutdown=REQUEST_DRAIN_SECONDS,
         )
         return 0

@@ -40,7 +40,9 @@ def main() -> None:
     # a worker accepts from the shared socket only once its routers are in: a request that reaches it
     # is then never refused with 503 "still loading" while another worker could have answered it
     app = app_from_environment(load_before_serving=True)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=REQUEST_DRAIN_SECONDS)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=REQUEST_DRAIN_SECONDS
+    )
     uvicorn.Server(config).run(sockets=[inherited_listener()])
 
 

@@ -1,11 +1,13 @@
-"""The micro-batcher: concurrent texts share embedding calls; a lone text does not wait for company."""
+"""The micro-batcher: concurrent texts share embedding and prediction calls; a lone text does not wait."""
 
 import asyncio
 
 import numpy as np
+import pytest
 
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.predictor.hashing_embedder import HashingEmbedder
+from routeyard.predictor.quality_predictor import QualityCostPrediction
 
 
 def test_each_caller_gets_the_embedding_of_its_own_text():
@@ -129,3 +131,41 @@ def test_with_no_cache_every_text_is_embedded():
 
     asyncio.run(run())
     assert embedder.texts == 3
+
+
+class CountingPredictor:
+    """A predictor whose quality for a text is its vector's first component; counts its calls."""
+
+    kind, models, dimension, hyperparameters = "counting", ("a", "b"), 16, {}
+
+    def __init__(self, fails=False):
+        self.calls, self.fails = 0, fails
+
+    def predict(self, embeddings):
+        self.calls += 1
+        if self.fails:
+            raise RuntimeError("predictor crashed")
+        first = np.asarray(embeddings, dtype=np.float64)[:, :1]
+        return QualityCostPrediction(quality=np.hstack([first, -first]), cost=np.ones((len(first), 2)))
+
+
+def test_concurrent_predictions_share_one_predictor_call_and_each_gets_its_own_row():
+    embedder, predictor, other = HashingEmbedder(16), CountingPredictor(), CountingPredictor(fails=True)
+    texts = [f"prompt number {i}" for i in range(12)]
+
+    async def run():
+        batcher = EmbeddingBatcher(embedder, window=0.05)
+        try:
+            mine = asyncio.gather(*[batcher.predict(t, predictor) for t in texts])
+            broken = asyncio.gather(batcher.predict("x", other), return_exceptions=True)
+            return await mine, await broken, batcher.batches
+        finally:
+            await batcher.close()
+
+    predictions, (failure,), batches = asyncio.run(run())
+    expected = embedder.embed(texts)[:, 0]
+    for prediction, value in zip(predictions, expected, strict=True):
+        assert prediction.quality.shape == prediction.cost.shape == (1, 2)
+        assert prediction.quality[0, 0] == pytest.approx(value, rel=1e-6)
+    assert predictor.calls == batches < len(texts)  # batched: one call per batch, not per text
+    assert isinstance(failure, RuntimeError)  # a failing predictor fails only its own callers
