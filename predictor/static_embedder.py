@@ -60,7 +60,7 @@ class StaticEmbedder:
 
         ``max_tokens`` keeps the last that many tokens of a text (``None``: all). ``threads=1`` tokenizes
         texts one by one in the calling thread; otherwise a batch is tokenized on the tokenizers
-        library's thread pool. Raises :class:`StaticModelError` for a directory that is missing or not a
+        library's thread pool. Either way the GIL is released while tokenizing. Raises :class:`StaticModelError` for a directory that is missing or not a
         routeyard distillation.
         """
         directory = Path(directory)
@@ -97,11 +97,12 @@ class StaticEmbedder:
         return normalise_rows(vectors)
 
     def _encode(self, texts: Sequence[str]) -> list[Encoding]:
-        encodings: list[Encoding]
+        # always encode_batch: it releases the GIL while it tokenizes (encode holds it, stalling a
+        # gateway's event loop for the whole tokenization of a long prompt); one text per call keeps
+        # the work on the calling thread, a whole batch spreads it over the tokenizers library's pool
         if self._one_by_one:
-            encodings = [self._tokenizer.encode(text, add_special_tokens=False) for text in texts]
-        else:
-            encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+            return [self._tokenizer.encode_batch([text], add_special_tokens=False)[0] for text in texts]
+        encodings: list[Encoding] = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return encodings
 
     def _token_vectors(self, ids: IndexArray) -> Vectors:
