@@ -60,8 +60,8 @@ class StaticEmbedder:
 
         ``max_tokens`` keeps the last that many tokens of a text (``None``: all). ``threads=1`` tokenizes
         texts one by one in the calling thread; otherwise a batch is tokenized on the tokenizers
-        library's thread pool. Either way the GIL is released while tokenizing. Raises :class:`StaticModelError` for a directory that is missing or not a
-        routeyard distillation.
+        library's thread pool. Either way the GIL is released while tokenizing. Raises
+        :class:`StaticModelError` for a directory that is missing or not a routeyard distillation.
         """
         directory = Path(directory)
         record = read_record(directory)  # before model2vec: it would look a missing directory up on a hub

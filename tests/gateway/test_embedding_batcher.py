@@ -136,10 +136,16 @@ def test_with_no_cache_every_text_is_embedded():
 class CountingPredictor:
     """A predictor whose quality for a text is its vector's first component; counts its calls."""
 
-    kind, models, dimension, hyperparameters = "counting", ("a", "b"), 16, {}
+    kind: str = "counting"
+    models: tuple[str, ...] = ("a", "b")
+    dimension: int = 16
 
     def __init__(self, fails=False):
         self.calls, self.fails = 0, fails
+        self.hyperparameters: dict[str, object] = {}
+
+    def save(self, directory):
+        raise NotImplementedError("never saved")
 
     def predict(self, embeddings):
         self.calls += 1
