@@ -275,6 +275,9 @@ def test_health_and_readiness(gateway):
             413,
             None,
         ),
+        # a lone surrogate escape is no text: refused at the door, not a 500 when it is encoded later
+        (b'{"model": "cheap", "messages": [{"role": "user", "content": "\\ud800"}]}', 400, None),
+        (b'{"model": "cheap", "messages": [{"role": "user", "content": "\xff"}]}', 400, None),  # not UTF-8
     ],
 )
 def test_bad_requests_get_openai_shaped_errors(gateway, body, status, param):
