@@ -31,7 +31,7 @@ test: lint test-programs
 	$(VENV)/bin/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-# The embedded default gateway on http://127.0.0.1:8000/v1 (the first start builds a KNN artifact, ≈ 1 min).
+# The embedded default gateway on http://127.0.0.1:8000/v1 (the first start builds its artifacts, ≈ 20 s).
 serve: install
 	$(VENV)/bin/routeyard serve
 
