@@ -38,8 +38,9 @@ from routeyard.gateway.errors import (
     GatewayError,
     InvalidRequestError,
     NotReadyError,
+    UnsupportedMediaTypeError,
 )
-from routeyard.gateway.fast_json import FastJSONResponse, JSONDecodeError, loads
+from routeyard.gateway.fast_json import FastJSONResponse, JSONDecodeError, loads, nested_deeper_than
 from routeyard.gateway.model_catalog import AUTO_MODEL
 from routeyard.gateway.operations import add_operations_routes, watch_state
 from routeyard.gateway.redis_usage_log import RedisUsageLog
@@ -54,6 +55,8 @@ from routeyard.predictor.embedder_choice import make_embedder
 from routeyard.validation import validation_problems
 
 logger = logging.getLogger("routeyard.gateway")
+MAX_NESTING = 64
+"""Deepest nesting of objects and arrays a request body may have (a deeper one is a 400)."""
 
 
 def create_app(
@@ -107,6 +110,7 @@ def create_app(
         )
         try:
             trace.client = _authorize(request, keys)
+            _require_json(request)
             parsed = _parse(await read_body(request, settings.max_body_bytes))
             return await serve_completion(parsed, runtime, trace)
         except (InvalidRequestError, AuthenticationError, NotReadyError) as exc:
@@ -194,6 +198,16 @@ def _authorize(request: Request, keys: frozenset[str]) -> str | None:
     return "key_" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
+def _require_json(request: Request) -> None:
+    """Raise UnsupportedMediaTypeError (415) unless the body is declared JSON (``application/json``,
+    parameters such as ``charset`` allowed)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaTypeError(
+            "the request body must be JSON, sent with `Content-Type: application/json`"
+        )
+
+
 def _parse(raw: bytes) -> ChatCompletionRequest:
     try:
         data = loads(raw)
@@ -201,6 +215,8 @@ def _parse(raw: bytes) -> ChatCompletionRequest:
         raise InvalidRequestError("the request body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
+    if nested_deeper_than(data, MAX_NESTING):
+        raise InvalidRequestError(f"the request body is nested deeper than {MAX_NESTING} levels")
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:

@@ -58,6 +58,11 @@ class RequestTooLargeError(InvalidRequestError):
     default_code = "request_too_large"
 
 
+class UnsupportedMediaTypeError(InvalidRequestError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
 class NoBackendFitsError(InvalidRequestError):
     default_code = "no_backend_fits"
 

@@ -34,6 +34,21 @@ def loads_lenient(raw: bytes | str) -> Any:
         return json.loads(raw)
 
 
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests objects and arrays more than ``limit`` levels deep; it stops
+    at the first container past the limit. (orjson parses 1,024 levels but writes only 254.)"""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def dumps(value: Any) -> str:
     """``value`` as compact JSON text (dict keys must be strings)."""
     return orjson.dumps(value).decode()

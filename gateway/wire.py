@@ -1,14 +1,16 @@
 """The request side of the wire: OpenAI chat-completion requests plus routeyard's ``routing`` options.
 
 Models follow OpenAI's field names and allow unknown fields (``tools``, ``response_format``, …), which
-pass through to the upstream untouched. Only what routing needs is validated here. :func:`content_text`
+pass through to the upstream untouched. What routing needs is validated here, and the few fields whose
+bad values are common and cheap to catch (a role OpenAI does not know, ``max_tokens`` or
+``max_completion_tokens`` below 1, ``n`` outside 1–128). :func:`content_text`
 is how every part of routeyard reads a message's text; :func:`read_body` reads any endpoint's body under a
 size limit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -53,12 +55,16 @@ class RoutingOptions(BaseModel):
     exclude: list[str] = Field(default_factory=list)
 
 
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+"""The roles OpenAI's chat completions accept; another is refused here, not by the upstream."""
+
+
 class ChatMessage(BaseModel):
     """One message; ``content`` is text, a list of content parts, or absent (tool-call turns)."""
 
     model_config = ConfigDict(extra="allow")
 
-    role: str
+    role: Role
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
@@ -75,6 +81,10 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     routing: RoutingOptions | None = None
+    # checked as OpenAI checks them, so a bad value is a 400 here rather than a call the upstream refuses
+    max_tokens: int | None = Field(default=None, ge=1, strict=True)
+    max_completion_tokens: int | None = Field(default=None, ge=1, strict=True)
+    n: int | None = Field(default=None, ge=1, le=128, strict=True)
 
     def prompt_turns(self) -> tuple[str, ...]:
         """The conversation as turns of text, the way prompts are embedded (routeyard.predictor.embedder)."""

@@ -58,7 +58,8 @@ def requests_total(url, status):
 def test_requests_refused_before_routing_are_counted_as_errors(gateway):
     before = {status: requests_total(gateway.url, status) for status in ("400", "404")}
     errors_before = httpx.get(gateway.url + "/v1/stats").json()["errors_by_status"]
-    httpx.post(gateway.url + "/v1/chat/completions", content=b"{not json")
+    json_type = {"content-type": "application/json"}
+    httpx.post(gateway.url + "/v1/chat/completions", content=b"{not json", headers=json_type)
     httpx.post(
         gateway.url + "/v1/chat/completions",
         json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
@@ -106,7 +107,8 @@ def test_a_willingness_to_pay_suffix_may_be_in_scientific_notation_but_not_negat
 
 def test_json_nested_past_the_parsers_depth_is_a_400(gateway):
     body = b"[" * 5_000 + b"]" * 5_000  # under the body limit, deeper than the parser recurses
-    response = httpx.post(gateway.url + "/v1/chat/completions", content=body)
+    headers = {"content-type": "application/json"}
+    response = httpx.post(gateway.url + "/v1/chat/completions", content=body, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
 
