@@ -245,7 +245,7 @@ HI = [{"role": "user", "content": "hi"}]
 
 def nested(depth):
     """A JSON value of ``depth`` nested objects."""
-    value: dict = {}
+    value: dict[str, object] = {}
     for _ in range(depth - 1):
         value = {"a": value}
     return value
