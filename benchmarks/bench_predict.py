@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.load_prompts import SUBJECTS
 from benchmarks.machine import describe_machine
 from benchmarks.synthetic import FULL_SIZE, generate_synthetic_table
 from routeyard.arrays import Vectors
@@ -32,17 +33,6 @@ from routeyard.predictor.onnx_embedder import OnnxEmbedder
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.sentence_embedder import SentenceTransformerEmbedder
 from routeyard.predictor.training import embed_prompts
-
-SUBJECTS = (
-    "the French revolution",
-    "photosynthesis in desert plants",
-    "sorting a linked list in place",
-    "the tax rules for a small bakery",
-    "why the sky looks blue at noon",
-    "a haiku about autumn rain",
-    "the difference between TCP and UDP",
-    "how vaccines train the immune system",
-)
 
 
 def short_prompts(n: int) -> list[str]:

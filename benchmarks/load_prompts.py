@@ -38,7 +38,7 @@ PLACEHOLDER = "<<unique>>"
 Turns = tuple[str, ...]
 ChatBody = dict[str, object]
 
-_SUBJECTS = (
+SUBJECTS = (  # also the topics of benchmarks/bench_predict.py's prompts
     "the French revolution",
     "photosynthesis in desert plants",
     "sorting a linked list in place",
@@ -54,7 +54,7 @@ _TASKS = (
     "Give me two surprising facts about {}, and no jargon.",
     "Write a short quiz question about {} with its answer.",
 )
-SHORT_PROMPTS = len(_SUBJECTS) * len(_TASKS)
+SHORT_PROMPTS = len(SUBJECTS) * len(_TASKS)
 _RUN_IDS = itertools.count(1)
 
 
@@ -70,7 +70,7 @@ def request_tag(run_id: int, thread: int, n: int) -> str:
 
 def short_prompts() -> list[Turns]:
     """The ``short`` pool: :data:`SHORT_PROMPTS` one-turn prompts of about 30 tokens, placeholder first."""
-    return [(f"Request {PLACEHOLDER}: {task.format(subject)}",) for task in _TASKS for subject in _SUBJECTS]
+    return [(f"Request {PLACEHOLDER}: {task.format(subject)}",) for task in _TASKS for subject in SUBJECTS]
 
 
 def routerbench_prompts(seed: int = 0) -> list[Turns]:

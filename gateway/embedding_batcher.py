@@ -71,7 +71,8 @@ class EmbeddingBatcher:
     async def predict(self, text: str, predictor: QualityPredictor) -> QualityCostPrediction:
         """``predictor``'s (1, m) prediction for ``text``, embedded (or cached) and predicted in a batch
         with the other texts for the same predictor. Raises what the embedder or predictor raised."""
-        pending = _Pending(text, _key(text), predictor, vector=self._cached(_key(text)))
+        key = _key(text)
+        pending = _Pending(text, key, predictor, vector=self._cached(key))
         await self._handled(pending)
         assert pending.prediction is not None
         return pending.prediction

@@ -15,8 +15,8 @@ from routeyard.predictor.onnx_embedder import (
     length_batches,
 )
 from routeyard.predictor.sentence_embedder import SentenceTransformerEmbedder
+from tests.predictor.left_truncation import heads_tail_and_short
 
-SHARED_TAIL = " ".join(f"step {i}: add the numbers and carry the ones." for i in range(60))
 VARIED = [
     "What is 2+2?",
     "Summarise the causes of the French Revolution in three sentences.",
@@ -63,13 +63,7 @@ def test_vectors_are_unit_length_float32_even_for_an_empty_text(torch_embedder):
 
 def test_long_texts_keep_their_end_so_different_question_heads_with_one_tail_embed_alike(torch_embedder):
     """Beyond 256 tokens only the end counts: the last turn, where the question is."""
-    one, other, short = torch_embedder.embed(
-        [
-            "The first worked example. " * 20 + SHARED_TAIL,
-            "A wholly other preamble! " * 20 + SHARED_TAIL,
-            "Hi.",
-        ]
-    )
+    one, other, short = heads_tail_and_short(torch_embedder)
     assert float(one @ other) > 0.9999
     assert float(one @ short) < 0.5
 

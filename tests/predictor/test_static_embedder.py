@@ -16,8 +16,8 @@ from routeyard.predictor.sentence_embedder import SentenceTransformerEmbedder
 from routeyard.predictor.static_distillation import RECORD_FILE, WEIGHTS_FILE, file_sha256
 from routeyard.predictor.static_embedder import SHIPPED_MODEL, StaticEmbedder, StaticModelError
 from routeyard.predictor.training import embed_prompts, train_predictor
+from tests.predictor.left_truncation import TWO_HEADS_ONE_TAIL, heads_tail_and_short
 
-SHARED_TAIL = " ".join(f"step {i}: add the numbers and carry the ones." for i in range(60))
 VARIED = [
     "What is 2+2?",
     "def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)",
@@ -57,18 +57,10 @@ def test_a_paraphrase_lands_closer_than_an_unrelated_text(embedder):
 
 
 def test_long_texts_keep_their_end_so_different_heads_with_one_tail_embed_alike(embedder):
-    one, other, short = embedder.embed(
-        [
-            "The first worked example. " * 20 + SHARED_TAIL,
-            "A wholly other preamble! " * 20 + SHARED_TAIL,
-            "Hi.",
-        ]
-    )
+    one, other, short = heads_tail_and_short(embedder)
     assert float(one @ other) > 0.9999
     assert float(one @ short) < 0.5
-    whole_one, whole_other = StaticEmbedder(max_tokens=None).embed(
-        ["The first worked example. " * 20 + SHARED_TAIL, "A wholly other preamble! " * 20 + SHARED_TAIL]
-    )
+    whole_one, whole_other = StaticEmbedder(max_tokens=None).embed(list(TWO_HEADS_ONE_TAIL))
     assert float(whole_one @ whole_other) < 0.999  # without the window the heads count
 
 
