@@ -71,7 +71,7 @@ def test_compose_runs_two_replicas_that_share_only_redis():
     assert {"gateway", "redis", "prometheus", "grafana"} <= set(services)
     gateway = services["gateway"]
     assert gateway["deploy"]["replicas"] == 2
-    assert gateway["environment"]["ROUTEYARD_REDIS_URL"] == "redis://redis:6379/0"
+    assert gateway["environment"]["ROUTEYARD_REDIS_URL"].endswith("@redis:6379/0")  # with the password
     prometheus_mounts = " ".join(services["prometheus"]["volumes"])
     assert "prometheus.yml" in prometheus_mounts and "routeyard-rules.yml" in prometheus_mounts
     assert any("provisioning" in v for v in services["grafana"]["volumes"])
@@ -117,7 +117,7 @@ def test_the_example_config_is_valid_settings():
 def test_the_dockerfile_pins_cpu_torch_runs_as_non_root_and_checks_health():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in dockerfile
-    assert re.search(r"^USER routeyard$", dockerfile, re.MULTILINE)
+    assert re.search(r"^USER 10001:10001$", dockerfile, re.MULTILINE)  # numeric: Kubernetes can check it
     assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
     assert "demo_config" in dockerfile  # model exported and demo artifact built at build time
 
