@@ -7,9 +7,8 @@ reports ready (``/readyz``) once they are in.
 
 from __future__ import annotations
 
-import httpx
-
 from routeyard.gateway.backends.backend import Backend
+from routeyard.gateway.backends.connection_pools import ConnectionPools
 from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendContext
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.router import Router
@@ -17,9 +16,10 @@ from routeyard.gateway.routers import RouterContext, build_router
 from routeyard.gateway.settings import ConfigError, GatewaySettings
 
 
-def build_backends(settings: GatewaySettings, pool: httpx.AsyncBaseTransport) -> dict[str, Backend]:
-    """Every configured backend by name; HTTP ones share the connection ``pool``."""
-    context = BackendContext(pool, settings.breaker_failures, settings.breaker_cooldown_seconds)
+def build_backends(settings: GatewaySettings, pools: ConnectionPools) -> dict[str, Backend]:
+    """Every configured backend by name; an HTTP one gets a connection pool of its own from ``pools``
+    (which closes them all)."""
+    context = BackendContext(pools, settings.breaker_failures, settings.breaker_cooldown_seconds)
     return {
         config.name: BACKEND_KINDS.get(config.kind).build(config, context) for config in settings.backends
     }

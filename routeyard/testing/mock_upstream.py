@@ -11,6 +11,13 @@ The upstream model id in a request chooses the behaviour:
 ``bad-request``   HTTP 400 every time
 ``status-N``      HTTP N every time, with an OpenAI error body (``status-401``, ``status-404``, …)
 ``hang``          waits 30 s before answering (longer than any test's timeout)
+``trickle:S``     HTTP 200, then a body that never completes: ``{"choices": [`` then a space every S
+                  seconds (a stream: two chunks, then a line growing by a space every S seconds),
+                  for :data:`TRICKLE_SECONDS` at most
+``flood``         HTTP 200, then a body that never completes, sent as fast as the client reads:
+                  ``{"choices": [`` then spaces (a stream: ``data:`` then spaces, one endless line),
+                  :data:`FLOOD_BYTES` at most
+``big:N``         answers ``N`` times ``x`` (one word: a stream sends it as one chunk, one line)
 ``garbage``       HTTP 200 with a body that is not JSON
 ``cut``           streams two chunks, then drops the connection without ``[DONE]``
 ``says:TEXT``     answers ``TEXT`` (a fixed answer, for cascades and judges)
@@ -54,6 +61,11 @@ from starlette.routing import Route
 
 MEET_SECONDS = 5.0
 """How long a ``meet:`` call waits for its partner before it fails."""
+TRICKLE_SECONDS = 30.0
+"""How long a ``trickle:`` body goes on (longer than any test's deadline), if its client stays."""
+FLOOD_BYTES = 256 * 1024 * 1024
+"""How much a ``flood`` body sends at most (far more than any test's limit), if its client stays."""
+_FLOOD_PIECE = b" " * 65536
 
 
 def create_upstream_app(api_key: str | None = None) -> Starlette:
@@ -84,6 +96,8 @@ def create_upstream_app(api_key: str | None = None) -> Starlette:
             await asyncio.sleep(30)
         if model == "garbage":
             return PlainTextResponse("<html>definitely not json</html>")
+        if model.startswith("trickle:") or model == "flood":
+            return _endless(model, body)
         if model.startswith("meet:") and not await meetings.meet(model.split(":", 2)[1]):
             return _error(504, "no partner call arrived")
         answer = _answer(model, _last_text(body))
@@ -129,6 +143,31 @@ class _Meetings:
         return True
 
 
+def _endless(model: str, body: dict[str, Any]) -> Response:
+    """A ``trickle:S`` or ``flood`` answer: a 200 whose body never completes (see the module docstring)."""
+    streamed = bool(body.get("stream"))
+    media_type = "text/event-stream" if streamed else "application/json"
+    if model == "flood":
+        return StreamingResponse(_flood(b"data: " if streamed else b'{"choices": ['), media_type=media_type)
+    chunks = [{"choices": [{"index": 0, "delta": {"content": text}}]} for text in ("echo:", " trickle")]
+    first = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) if streamed else '{"choices": ['
+    return StreamingResponse(_trickle(first, float(model.removeprefix("trickle:"))), media_type=media_type)
+
+
+async def _trickle(start: str, pause: float) -> AsyncIterator[str]:
+    yield start
+    ends = time.monotonic() + TRICKLE_SECONDS
+    while time.monotonic() < ends:
+        await asyncio.sleep(pause)
+        yield " "
+
+
+async def _flood(start: bytes) -> AsyncIterator[bytes]:
+    yield start
+    for _ in range(FLOOD_BYTES // len(_FLOOD_PIECE)):
+        yield _FLOOD_PIECE
+
+
 def _error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> Response:
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
     return JSONResponse({"error": error}, status_code=status)
@@ -151,6 +190,8 @@ def _answer(model: str, last_text: str) -> str:
         return model.split(":", 2)[2]
     if model == "grader":
         return "GRADE: 9" if "[good]" in last_text else "GRADE: 2"
+    if model.startswith("big:"):
+        return "x" * int(model.removeprefix("big:"))
     return "echo: " + last_text
 
 
@@ -238,11 +279,15 @@ class ServerThread:
 class RawServer:
     """A TCP server on 127.0.0.1 that reads each HTTP request and answers with ``parts``, bytes of the
     test's choosing (``pause`` seconds apart), then closes the connection; a context manager like
-    :class:`ServerThread`. ``RawServer(b"\\x00junk")`` is an upstream that does not speak HTTP."""
+    :class:`ServerThread`. ``RawServer(b"\\x00junk")`` is an upstream that does not speak HTTP. With
+    ``hold``, it keeps each connection open after its parts until the server stops: ``RawServer(hold=True)``
+    is an upstream that accepts requests and never answers."""
 
-    def __init__(self, *parts: bytes, pause: float = 0.2) -> None:
-        self._parts, self._pause = parts, pause
-        self.connections = 0  # how many requests it answered
+    def __init__(self, *parts: bytes, pause: float = 0.2, hold: bool = False) -> None:
+        self._parts, self._pause, self._hold = parts, pause, hold
+        self.connections = 0  # how many requests it read
+        self._counting = threading.Lock()
+        self._stopping = threading.Event()
         self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
@@ -258,11 +303,14 @@ class RawServer:
                 connection.settimeout(5.0)
                 try:
                     _read_request(connection)
-                    raw.connections += 1
+                    with raw._counting:
+                        raw.connections += 1
                     for i, part in enumerate(raw._parts):
                         if i:
                             time.sleep(raw._pause)
                         connection.sendall(part)
+                    if raw._hold:
+                        raw._stopping.wait()
                     connection.shutdown(socket.SHUT_WR)
                 except OSError:  # the client gave up first
                     pass
@@ -274,6 +322,7 @@ class RawServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -6,18 +6,19 @@ whose ``kind`` is a ``Literal`` of that name) and how to build the backend from 
 gateway's :class:`BackendContext`. A new kind is one new module in this package (or in another
 distribution, through the entry-point group ``routeyard.backend``); nothing else changes. A kind that
 speaks HTTP builds on :class:`~routeyard.gateway.backends.http_transport.HttpTransport`, which brings
-retries, the circuit breaker and error translation.
+retries, a deadline and size limits per call, the circuit breaker and error translation, over a connection
+pool of the backend's own (``context.pools.new_pool``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
 from pydantic import Field
 
 from routeyard.gateway.backends.backend import Backend
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
+from routeyard.gateway.backends.connection_pools import ConnectionPools
 from routeyard.registry import ConfiguredKind, KindConfig, Registry
 
 
@@ -40,12 +41,13 @@ class BackendContext:
     """What a gateway gives every backend it builds.
 
     Attributes:
-        pool: the gateway's one shared HTTP connection pool (``http_transport.pooled_transport``).
+        pools: the gateway's HTTP connection pools: an HTTP backend takes one of its own
+            (``pools.new_pool``), closed when the gateway stops.
         breaker_failures: consecutive failed calls that open a backend's circuit breaker, ≥ 1.
         breaker_cooldown_seconds: seconds an open breaker refuses calls, > 0.
     """
 
-    pool: httpx.AsyncBaseTransport
+    pools: ConnectionPools
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 30.0
 

@@ -1,8 +1,20 @@
 """The ``openai`` backend kind: any OpenAI-compatible server (``POST {base_url}/chat/completions``).
 
 It speaks the OpenAI wire on an :class:`~routeyard.gateway.backends.http_transport.HttpTransport`, which
-retries, keeps the circuit breaker and translates every failure of the exchange (its module docstring has
-the table). The upstream's key travels only in the Authorization header.
+retries, bounds each call, keeps the circuit breaker and translates every failure of the exchange (its
+module docstring has the table), over a connection pool of the backend's own (at most ``max_connections``
+open: a hung upstream holds only those). The upstream's key travels only in the Authorization header.
+
+Each call must end within ``total_timeout_seconds`` (default 300) of its request, retries included, or it
+ends with ``UpstreamTimeoutError`` (504; mid-stream, an error chunk), a failure for the breaker and the
+fallback like a read timeout: an upstream that trickles a byte now and then, never letting the read
+timeout (``timeout_seconds``, per part of the body) fire, is ended too. A stream is bounded as a whole,
+however slowly the client reads it: set the deadline above the longest answer a backend may stream. A
+whole completion's body may be at most ``max_response_bytes`` (default 16 MiB) and a stream's line at most
+``max_sse_line_bytes`` (default 1 MiB), else ``UpstreamError`` (502, code
+``upstream_response_too_large``), not retried. A stream has no total size limit: its chunks pass on as they
+come, and only the text of its answer is kept (to estimate usage the upstream does not report), which the
+deadline bounds.
 
 Upstream JSON is validated where it enters: a completion needs ``choices`` whose ``message`` is an object
 (``content`` text, text parts or null); a stream chunk needs ``choices`` (absent means ``[]``) whose
@@ -29,7 +41,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from routeyard.gateway.backends.backend import Price, Reply, Usage
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
-from routeyard.gateway.backends.http_transport import DEFAULT_TIMEOUT, HttpTransport
+from routeyard.gateway.backends.connection_pools import DEFAULT_MAX_CONNECTIONS
+from routeyard.gateway.backends.http_transport import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    HttpTransport,
+    UpstreamLimits,
+)
 from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig, BackendContext, BackendKind
 from routeyard.gateway.backends.stream_shaper import StreamShaper
 from routeyard.gateway.errors import UpstreamError
@@ -45,7 +63,9 @@ class OpenAiBackendConfig(BackendConfig):
 
     ``api_key_env`` names the environment variable holding its key (none: no Authorization header).
     Prices are $ per million input / output tokens; ``retries`` are extra attempts after a retryable
-    failure (see :mod:`routeyard.gateway.backends.http_transport`).
+    failure (see :mod:`routeyard.gateway.backends.http_transport`). ``timeout_seconds`` bounds each read
+    (and the wait for one of the ``max_connections``), ``total_timeout_seconds`` the whole call; the byte
+    limits are described in the module docstring.
     """
 
     kind: Literal["openai"] = "openai"
@@ -56,7 +76,11 @@ class OpenAiBackendConfig(BackendConfig):
     output_usd_per_million: float = Field(default=0.0, ge=0.0)
     timeout_seconds: float = Field(default=60.0, gt=0.0)
     connect_timeout_seconds: float = Field(default=5.0, gt=0.0)
+    total_timeout_seconds: float = Field(default=300.0, gt=0.0)
     retries: int = Field(default=2, ge=0, le=10)
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    max_response_bytes: int = Field(default=DEFAULT_LIMITS.max_response_bytes, ge=1)
+    max_sse_line_bytes: int = Field(default=DEFAULT_LIMITS.max_line_bytes, ge=1)
 
     @property
     def upstream_model(self) -> str:
@@ -78,8 +102,8 @@ class OpenAiBackendConfig(BackendConfig):
 class OpenAiBackend:
     """A backend at ``base_url`` (``…/v1``) serving ``upstream_model`` (see the module docstring).
 
-    ``pool`` is the gateway's shared connection pool; ``timeout``, ``retries`` and ``breaker`` are the
-    :class:`HttpTransport`'s.
+    ``pool`` is the backend's own connection pool; ``timeout``, ``limits``, ``retries`` and ``breaker`` are
+    the :class:`HttpTransport`'s.
     """
 
     def __init__(
@@ -92,6 +116,7 @@ class OpenAiBackend:
         api_key: str | None = None,
         price: Price = _FREE,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: UpstreamLimits = DEFAULT_LIMITS,
         retries: int = 2,
         breaker: CircuitBreaker | None = None,
     ) -> None:
@@ -104,6 +129,7 @@ class OpenAiBackend:
             url=base_url.rstrip("/") + "/chat/completions",
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
             timeout=timeout,
+            limits=limits,
             retries=retries,
             breaker=breaker,
         )
@@ -157,12 +183,15 @@ def _build(config: OpenAiBackendConfig, context: BackendContext) -> OpenAiBacken
         raise ValueError(f"backend {config.name}: base_url is required for an openai backend")
     return OpenAiBackend(
         config.name,
-        context.pool,
+        context.pools.new_pool(config.max_connections),
         base_url=config.base_url,
         upstream_model=config.upstream_model,
         api_key=os.environ.get(config.api_key_env) if config.api_key_env else None,
         price=Price(config.input_usd_per_million, config.output_usd_per_million),
         timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
+        limits=UpstreamLimits(
+            config.total_timeout_seconds, config.max_response_bytes, config.max_sse_line_bytes
+        ),
         retries=config.retries,
         breaker=context.new_breaker(),
     )

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from routeyard.gateway.backends.http_transport import pooled_transport
+from routeyard.gateway.backends.connection_pools import ConnectionPools
 from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig, BackendContext
 from routeyard.gateway.backends.kinds.openai import OpenAiBackend, OpenAiBackendConfig
 from routeyard.gateway.backends.kinds.replay import ReplayBackend, ReplayBackendConfig
@@ -40,8 +40,8 @@ def build(config, content=QUESTION, context_options=None):
     """The backend of ``config`` built through the registry, and its whole answer to ``content``."""
 
     async def main():
-        async with pooled_transport() as pool:
-            context = BackendContext(pool, **(context_options or {}))
+        async with ConnectionPools() as pools:
+            context = BackendContext(pools, **(context_options or {}))
             backend = BACKEND_KINDS.get(config.kind).build(config, context)
             question = [{"role": "user", "content": content}]
             return backend, await backend.complete({"model": config.name, "messages": question})
@@ -100,9 +100,18 @@ def test_configs_keep_todays_constraints_and_refuse_other_kinds_fields(table):
     for bad in ({"name": ""}, {"name": "a", "retries": 11}, {"name": "a", "timeout_seconds": 0}):
         with pytest.raises(ValidationError):
             OpenAiBackendConfig.model_validate(bad)
+    for field in ("max_connections", "total_timeout_seconds", "max_response_bytes", "max_sse_line_bytes"):
+        with pytest.raises(ValidationError, match=field):
+            OpenAiBackendConfig.model_validate({"name": "a", field: 0})
     with pytest.raises(ValidationError, match="replay_table"):
         OpenAiBackendConfig.model_validate({"name": "a", "replay_table": str(table)})
     with pytest.raises(ValidationError, match="base_url"):
         ReplayBackendConfig.model_validate({"name": "a", "replay_table": str(table), "base_url": "http://x"})
     with pytest.raises(ValidationError):
         ReplayBackendConfig.model_validate({"name": "a", "kind": "openai", "replay_table": str(table)})
+
+
+def test_an_openai_backend_is_bounded_by_default():
+    config = OpenAiBackendConfig(name="a")
+    assert (config.max_connections, config.total_timeout_seconds) == (100, 300.0)
+    assert (config.max_response_bytes, config.max_sse_line_bytes) == (16 * 2**20, 2**20)

@@ -5,6 +5,7 @@ any of them. The token service is a real server on 127.0.0.1."""
 import asyncio
 import collections
 import json
+import time
 
 import httpx
 import pytest
@@ -15,7 +16,8 @@ from starlette.routing import Route
 
 from routeyard.gateway.backends.backend import Reply, Usage
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
-from routeyard.gateway.backends.http_transport import HttpTransport, pooled_transport
+from routeyard.gateway.backends.connection_pools import ConnectionPools
+from routeyard.gateway.backends.http_transport import HttpTransport, UpstreamLimits
 from routeyard.gateway.errors import (
     BackendUnavailableError,
     UpstreamError,
@@ -99,11 +101,12 @@ def calls(service, mode):
 
 
 def run(service, mode, scenario, **backend_options):
-    """``scenario(backend)`` run against the token service's ``mode``, on a fresh shared pool."""
+    """``scenario(backend)`` run against the token service's ``mode``, on a fresh pool."""
 
     async def main():
-        async with pooled_transport() as pool:
-            backend = TokenServiceBackend("tokens", pool, f"{service.url}/{mode}", **backend_options)
+        async with ConnectionPools() as pools:
+            url = f"{service.url}/{mode}"
+            backend = TokenServiceBackend("tokens", pools.new_pool(), url, **backend_options)
             return await scenario(backend)
 
     return asyncio.run(main())
@@ -182,3 +185,14 @@ def test_a_stalled_answer_times_out_without_retry(service):
     with pytest.raises(UpstreamTimeoutError, match="backend tokens timed out"):
         run(service, "hang", lambda b: b.complete(ask()), timeout=httpx.Timeout(0.3), retries=2)
     assert calls(service, "hang") == 1
+
+
+def test_the_deadline_bounds_a_call_with_all_its_retries(service):
+    before, started = calls(service, "down"), time.monotonic()
+    with pytest.raises(UpstreamTimeoutError, match=r"backend tokens did not finish .* deadline \(0.5 s\)"):
+        # ten retries back off for 51 s in all; the deadline ends them after half a second
+        run(
+            service, "down", lambda b: b.complete(ask()), retries=10, limits=UpstreamLimits(total_seconds=0.5)
+        )
+    assert time.monotonic() - started < 10.0
+    assert 1 < calls(service, "down") - before < 11
