@@ -15,12 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
-import hmac
 import logging
 import time
 import traceback
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,18 +27,22 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from routeyard.gateway.admin_routes import add_admin_routes
 from routeyard.gateway.assembly import build_backends, load_routers
-from routeyard.gateway.backends.http_transport import pooled_transport
+from routeyard.gateway.backends.connection_pools import ConnectionPools
+from routeyard.gateway.concurrency_limit import ConcurrencyLimit
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.errors import (
-    AuthenticationError,
     GatewayError,
     InvalidRequestError,
     NotReadyError,
     UnsupportedMediaTypeError,
 )
 from routeyard.gateway.fast_json import FastJSONResponse, JSONDecodeError, loads, nested_deeper_than
-from routeyard.gateway.model_catalog import AUTO_MODEL
+from routeyard.gateway.keys.key_store_choice import open_key_store
+from routeyard.gateway.keys.virtual_key import KeyLimits
+from routeyard.gateway.metrics_server import MetricsServer, start_metrics_server
+from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
 from routeyard.gateway.operations import add_operations_routes, watch_state
 from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.request_lifecycle import serve_completion
@@ -57,6 +58,8 @@ from routeyard.validation import validation_problems
 logger = logging.getLogger("routeyard.gateway")
 MAX_NESTING = 64
 """Deepest nesting of objects and arrays a request body may have (a deeper one is a 400)."""
+_PARSE_ON_LOOP_BYTES = 64 * 1024  # a larger body is parsed on a worker thread (≈ 0.3 ms of CPU and up)
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # answered also when limit_concurrency is reached
 
 
 def create_app(
@@ -75,48 +78,47 @@ def create_app(
     backends are served, routers get 503 until loaded). With ``load_before_serving`` its start-up waits
     for the routers (loaded or failed) before the server accepts a connection: a worker sharing a socket
     with others then takes no request that it would refuse while they could answer it."""
-    runtime = GatewayRuntime(settings, usage_log if usage_log is not None else _usage_log(settings))
+    runtime = GatewayRuntime(
+        settings,
+        usage_log if usage_log is not None else _usage_log(settings),
+        key_store=open_key_store(settings) if settings.virtual_keys else None,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with pooled_transport() as pool:
-            # off the loop: a replay backend reads its table here
-            runtime.catalog.backends.update(await asyncio.to_thread(build_backends, settings, pool))
-            if isinstance(runtime.usage_log, RedisUsageLog):
-                await runtime.usage_log.start()
-            gc.freeze()  # again once the routers load (see _load_routers)
-            loading = asyncio.create_task(_load_routers(runtime, embedder))
-            if load_before_serving:
-                await loading
-            yield
-            loading.cancel()
-            await asyncio.gather(loading, return_exceptions=True)
-            if runtime.batcher is not None:
-                await runtime.batcher.close()
-            if isinstance(runtime.usage_log, RedisUsageLog):
-                await runtime.usage_log.close()
+        metrics_server = _start_metrics_server(runtime)  # first: a port taken fails the start at once
+        try:
+            async with _serving(runtime, embedder, load_before_serving):
+                yield
+        finally:
+            if metrics_server is not None:
+                await asyncio.to_thread(metrics_server.close)
 
     app = FastAPI(title="routeyard", lifespan=lifespan, docs_url=None, redoc_url=None)
+    if settings.limit_concurrency is not None:
+        app.add_middleware(ConcurrencyLimit, limit=settings.limit_concurrency, exempt=_PROBES)
     app.add_middleware(InternalErrors)
     app.state.runtime = runtime
     _add_error_handlers(app)
-    keys = settings.client_keys()
-    add_operations_routes(app, runtime, lambda request: _authorize(request, keys))
+    add_operations_routes(app, runtime)
+    add_admin_routes(app, runtime)
     watch_state(runtime)
 
     async def chat_completions(request: Request) -> Response:
         trace = RequestTrace(
-            f"req_{uuid.uuid4().hex}", time.perf_counter(), keep_prompt=settings.store_prompts
+            runtime.request_ids.new(None), time.perf_counter(), keep_prompt=settings.store_prompts
         )
         try:
-            trace.client = _authorize(request, keys)
+            caller = await runtime.authenticator.client(request.headers)
+            if caller.client is not None:
+                trace.client, trace.request_id = caller.client, runtime.request_ids.new(caller.client)
             _require_json(request)
-            parsed = _parse(await read_body(request, settings.max_body_bytes))
-            return await serve_completion(parsed, runtime, trace)
-        except (InvalidRequestError, AuthenticationError, NotReadyError) as exc:
-            # refused before any backend was called: counted here (upstream failures were logged with
-            # their attempts by the lifecycle)
-            log_refusal(runtime.refusals, trace, exc.status)
+            raw = await read_body(request, settings.max_body_bytes, timeout=settings.body_timeout_seconds)
+            parsed = await _parse_off_loop(raw, settings.max_messages)
+            return await serve_completion(parsed, runtime, trace, caller.key)
+        except GatewayError as exc:
+            if not trace.logged:  # refused before any backend was called: counted here
+                log_refusal(runtime.refusals, trace, exc.status)
             raise
 
     # a plain Starlette route: FastAPI's dependency solving took ≈ 10 % of a passthrough request's CPU
@@ -124,13 +126,8 @@ def create_app(
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
-        _authorize(request, keys)
-        catalog = runtime.catalog
-        entries = [_model_entry(name, "backend") for name in catalog.backends]
-        entries += [_model_entry(name, "router") for name in sorted(catalog.router_names)]
-        if catalog.default_router:
-            entries.append(_model_entry(AUTO_MODEL, "router", default=catalog.default_router))
-        return {"object": "list", "data": entries}
+        caller = await runtime.authenticator.client(request.headers)
+        return {"object": "list", "data": _models(runtime.catalog, caller.key.limits if caller.key else None)}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -139,10 +136,48 @@ def create_app(
     @app.get("/readyz")
     async def readyz() -> dict[str, str]:
         if not runtime.ready:
-            raise NotReadyError(f"not ready: {runtime.not_ready_reason}")
+            raise NotReadyError(f"not ready: {runtime.not_ready_reason}")  # never exception text
         return {"status": "ready"}
 
     return app
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    runtime: GatewayRuntime, embedder: Embedder | None, load_before_serving: bool
+) -> AsyncIterator[None]:
+    """Backends, the usage log's writer and (in the background, or first with ``load_before_serving``)
+    the routers, for as long as the block runs; then everything closed in turn."""
+    settings = runtime.settings
+    async with ConnectionPools() as pools:
+        # off the loop: a replay backend reads its table here
+        runtime.catalog.backends.update(await asyncio.to_thread(build_backends, settings, pools))
+        if isinstance(runtime.usage_log, RedisUsageLog):
+            await runtime.usage_log.start()
+        gc.freeze()  # again once the routers load (see _load_routers)
+        loading = asyncio.create_task(_load_routers(runtime, embedder))
+        if load_before_serving:
+            await loading
+        yield
+        loading.cancel()
+        await asyncio.gather(loading, return_exceptions=True)
+        if runtime.batcher is not None:
+            await runtime.batcher.close()
+        if isinstance(runtime.usage_log, RedisUsageLog):
+            await runtime.usage_log.close()
+        if runtime.keys is not None:
+            await runtime.keys.close()
+        if runtime.key_store is not None:
+            await runtime.key_store.close()
+
+
+def _start_metrics_server(runtime: GatewayRuntime) -> MetricsServer | None:
+    """``/metrics`` on its own port when ``metrics_port`` is set (unauthenticated there), else None."""
+    settings = runtime.settings
+    if settings.metrics_port is None:
+        return None
+    host = settings.metrics_host or "127.0.0.1"
+    return start_metrics_server(runtime.metrics.registry, host, settings.metrics_port)
 
 
 async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None) -> None:
@@ -174,7 +209,7 @@ async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None) -> N
         gc.freeze()  # start-up's objects (models, tables) leave the collector: no 150 ms gen-2 pauses
         logger.info("routers loaded: %s", ", ".join(catalog.routers))
     except Exception as exc:  # a broken artifact must not kill the process that serves backends
-        runtime.not_ready_reason = f"loading the routers failed: {exc}"
+        runtime.not_ready_reason = f"loading the routers failed ({type(exc).__name__}; see the gateway's log)"
         logger.error("loading the routers failed: %s", exc)
 
 
@@ -188,16 +223,6 @@ def _usage_log(settings: GatewaySettings) -> UsageLog:
     )
 
 
-def _authorize(request: Request, keys: frozenset[str]) -> str | None:
-    """The id of the client's key (a hash prefix; None without keys); raises AuthenticationError."""
-    if not keys:
-        return None
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
-        raise AuthenticationError("missing or invalid API key: send `Authorization: Bearer <key>`")
-    return "key_" + hashlib.sha256(token.encode()).hexdigest()[:12]
-
-
 def _require_json(request: Request) -> None:
     """Raise UnsupportedMediaTypeError (415) unless the body is declared JSON (``application/json``,
     parameters such as ``charset`` allowed)."""
@@ -206,6 +231,18 @@ def _require_json(request: Request) -> None:
         raise UnsupportedMediaTypeError(
             "the request body must be JSON, sent with `Content-Type: application/json`"
         )
+
+
+async def _parse_off_loop(raw: bytes, max_messages: int) -> ChatCompletionRequest:
+    """:func:`_parse` of ``raw``, on a worker thread when it is large (other requests go on meanwhile);
+    more than ``max_messages`` messages is a 400."""
+    if len(raw) > _PARSE_ON_LOOP_BYTES:
+        parsed = await asyncio.to_thread(_parse, raw)
+    else:
+        parsed = _parse(raw)
+    if len(parsed.messages) > max_messages:
+        raise InvalidRequestError(f"messages: more than {max_messages} messages", param="messages")
+    return parsed
 
 
 def _parse(raw: bytes) -> ChatCompletionRequest:
@@ -224,6 +261,21 @@ def _parse(raw: bytes) -> ChatCompletionRequest:
         raise InvalidRequestError(f"{where}: {message}", param=where or None) from exc
 
 
+def _models(catalog: ModelCatalog, limits: KeyLimits | None) -> list[dict[str, Any]]:
+    """``GET /v1/models``' entries: the backends and routers a key with ``limits`` may use (None: all)."""
+    backends = [
+        b for b in catalog.backends if limits is None or limits.backends is None or b in limits.backends
+    ]
+    routers = sorted(catalog.router_names)
+    if limits is not None and limits.routers is not None:
+        routers = [r for r in routers if r in limits.routers]
+    entries = [_model_entry(name, "backend") for name in backends]
+    entries += [_model_entry(name, "router") for name in routers]
+    if catalog.default_router and (catalog.default_router in routers or catalog.default_router in backends):
+        entries.append(_model_entry(AUTO_MODEL, "router", default=catalog.default_router))
+    return entries
+
+
 def _model_entry(name: str, kind: str, **extra: str) -> dict[str, Any]:
     return {
         "id": name,
@@ -237,7 +289,7 @@ def _model_entry(name: str, kind: str, **extra: str) -> dict[str, Any]:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: GatewayError) -> FastJSONResponse:
-        return FastJSONResponse(exc.body(), status_code=exc.status)
+        return FastJSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> FastJSONResponse:

@@ -25,6 +25,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from routeyard.arrays import Vectors
+from routeyard.gateway.errors import EmbedderUnavailableError
 from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.quality_predictor import QualityCostPrediction, QualityPredictor
 
@@ -60,7 +61,7 @@ class EmbeddingBatcher:
 
     async def embed(self, text: str) -> Vectors:
         """The embedding of ``text``: the cached one, or computed in a batch with whatever else arrived
-        meanwhile. Raises what the embedder raised."""
+        meanwhile. Raises EmbedderUnavailableError (503) from what the embedder raised."""
         pending = _Pending(text, _key(text))
         if (cached := self._cached(pending.key)) is not None:
             return cached
@@ -70,7 +71,8 @@ class EmbeddingBatcher:
 
     async def predict(self, text: str, predictor: QualityPredictor) -> QualityCostPrediction:
         """``predictor``'s (1, m) prediction for ``text``, embedded (or cached) and predicted in a batch
-        with the other texts for the same predictor. Raises what the embedder or predictor raised."""
+        with the other texts for the same predictor. Raises EmbedderUnavailableError (503) from what the
+        embedder or predictor raised."""
         key = _key(text)
         pending = _Pending(text, key, predictor, vector=self._cached(key))
         await self._handled(pending)
@@ -96,7 +98,9 @@ class EmbeddingBatcher:
         self._queue.put_nowait(pending)
         await pending.done
         if pending.error is not None:
-            raise pending.error
+            raise EmbedderUnavailableError(
+                f"the prompt could not be embedded ({type(pending.error).__name__})"
+            ) from pending.error
         if self._cache is not None and not known and pending.vector is not None:
             vector = pending.vector.copy()  # not a view that would keep its whole batch alive
             vector.flags.writeable = False  # shared by every later caller of this text

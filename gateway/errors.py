@@ -5,11 +5,19 @@ Every failure a client can see is one of these, rendered in one place (``routeya
 
     GatewayError                      500 server_error
     ├── InvalidRequestError           400 invalid_request_error   (malformed JSON, wrong types, bad routing)
-    │   ├── ModelNotFoundError        404                         (no backend or router of that name)
+    │   ├── NotFoundError             404                         (no such request id, no such key)
+    │   │   └── ModelNotFoundError    404                         (no backend or router of that name)
     │   ├── RequestTooLargeError      413
     │   └── NoBackendFitsError        400                         (exclude / max cost / min quality left none)
+    │   └── RequestTimeoutError       408                         (the body did not arrive in time)
     ├── AuthenticationError           401 authentication_error
+    │   └── AdminKeyRequiredError     401                         (an admin endpoint; asks for HTTP Basic)
+    ├── PermissionDeniedError         403 permission_error        (a model the key may not use)
+    ├── RateLimitError                429 rate_limit_error        (rate_limited, budget_exceeded)
     ├── NotReadyError                 503 service_unavailable     (the router's predictor is still loading)
+    │   ├── OverloadedError           503                         (limit_concurrency reached; retry-after)
+    │   └── EmbedderUnavailableError  503                         (the prompt could not be embedded)
+    ├── DeadlineExceededError         504 timeout                 (request_timeout_seconds passed)
     └── UpstreamError                 502 upstream_error          (refused, 5xx, garbage, cut stream)
         ├── UpstreamTimeoutError      504 upstream_timeout
         ├── UpstreamRejectedError     the upstream's 4xx but 401/403/404/408/429 (the request's fault)
@@ -42,14 +50,33 @@ class GatewayError(Exception):
         """The OpenAI error object."""
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the response carries (``retry-after`` for the errors that know when to retry)."""
+        return {}
+
+
+class _RetryLaterError(GatewayError):
+    """An error that tells the client when to try again: ``retry_after`` seconds (≥ 1)."""
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after)}
+
 
 class InvalidRequestError(GatewayError):
     status = 400
     type = "invalid_request_error"
 
 
-class ModelNotFoundError(InvalidRequestError):
+class NotFoundError(InvalidRequestError):
     status = 404
+    default_code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
     default_code = "model_not_found"
 
 
@@ -67,16 +94,58 @@ class NoBackendFitsError(InvalidRequestError):
     default_code = "no_backend_fits"
 
 
+class RequestTimeoutError(InvalidRequestError):
+    status = 408
+    default_code = "request_timeout"
+
+
 class AuthenticationError(GatewayError):
     status = 401
     type = "authentication_error"
     default_code = "invalid_api_key"
 
 
+class AdminKeyRequiredError(AuthenticationError):
+    """An admin endpoint without the admin key; asks a browser for it (HTTP Basic, the key as password)."""
+
+    default_code = "admin_key_required"
+
+    def headers(self) -> dict[str, str]:
+        return {"www-authenticate": 'Basic realm="routeyard admin"'}
+
+
+class PermissionDeniedError(GatewayError):
+    status = 403
+    type = "permission_error"
+    default_code = "permission_denied"
+
+
+class RateLimitError(_RetryLaterError):
+    """A key's rate limit (code ``rate_limited``) or budget (``budget_exceeded``) refused the request."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limited"
+
+
 class NotReadyError(GatewayError):
     status = 503
     type = "service_unavailable"
     default_code = "not_ready"
+
+
+class OverloadedError(_RetryLaterError, NotReadyError):
+    default_code = "overloaded"
+
+
+class EmbedderUnavailableError(NotReadyError):
+    default_code = "embedder_unavailable"
+
+
+class DeadlineExceededError(GatewayError):
+    status = 504
+    type = "timeout"
+    default_code = "request_timeout"
 
 
 class UpstreamError(GatewayError):

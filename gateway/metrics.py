@@ -91,6 +91,11 @@ class GatewayMetrics:
             "routeyard_cascade_escalations_total", "Cascade calls beyond the first", ["router"], registry=r
         )
         self.feedbacks = Counter("routeyard_feedback_total", "Quality feedbacks received", registry=r)
+        self.embedder_failures = Counter(
+            "routeyard_embedder_failures_total",
+            "Prompts a router could not embed (503 or fallback)",
+            registry=r,
+        )
         self.fallbacks = Counter(
             "routeyard_fallbacks_total",
             "Upstream calls that failed and were tried elsewhere or given up",
@@ -116,7 +121,7 @@ class GatewayMetrics:
             self.saved.labels(router).inc(max(record.dearest_predicted_cost_usd - record.cost_usd, 0.0))
         self._attempts(record, router)
 
-    def feedback(self, request_id: str, quality: float) -> None:
+    def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         """Count one quality feedback."""
         self.feedbacks.inc()
 

@@ -1,8 +1,12 @@
 """The operators' endpoints: ``GET /metrics`` (Prometheus), ``GET /dashboard`` (a live page over
 ``GET /v1/stats``) and ``POST /v1/feedback`` (quality feedback).
 
-``/metrics``, ``/dashboard`` and ``/v1/stats`` carry no prompt and no key and need no client key, like
-``/healthz``: keep them on an operators' network. ``/v1/feedback`` takes the client keys, like the API.
+``/dashboard`` and ``/v1/stats`` need the admin key (``routeyard.gateway.keys.authentication``; a browser
+is asked for it as an HTTP Basic password). So does ``/metrics`` on the API port; with ``metrics_port``
+it is served there instead, unauthenticated (the Prometheus convention), and not on the API port.
+``/v1/feedback`` takes the key that made the request, or the admin key: a request id is signed to its
+key (``routeyard.gateway.keys.request_ids``), so nobody can rate another key's requests (an unknown or
+foreign id is a 404). The rater is recorded with the feedback.
 
 Feedback — ``{"request_id": "req_…", "quality": 0.8}`` from a user rating or an evaluator — goes to the
 usage log beside the request's record (``routeyard export`` joins them into training data) and is
@@ -12,7 +16,7 @@ answered ``202 Accepted`` at once: like records, feedback never waits for Redis.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
@@ -23,7 +27,7 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from routeyard.gateway.errors import InvalidRequestError
+from routeyard.gateway.errors import InvalidRequestError, NotFoundError
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.runtime import GatewayRuntime
@@ -43,33 +47,44 @@ class Feedback(BaseModel):
     quality: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
 
 
-def add_operations_routes(app: FastAPI, runtime: GatewayRuntime, authorize: Callable[[Request], Any]) -> None:
+def add_operations_routes(app: FastAPI, runtime: GatewayRuntime) -> None:
     """Add the operators' endpoints to ``app``, over ``runtime``'s metrics, recent requests and usage log
-    (see the module docstring); ``authorize(request)`` raises for a client without a valid key."""
+    (see the module docstring)."""
     metrics, recent, usage_log = runtime.metrics, runtime.recent, runtime.recorder
+    authenticator, settings = runtime.authenticator, runtime.settings
     page = resources.files("routeyard.gateway").joinpath("dashboard.html").read_text(encoding="utf-8")
 
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    if settings.metrics_port is None:
+
+        @app.get("/metrics")
+        async def prometheus_metrics(request: Request) -> Response:
+            authenticator.admin(request.headers)
+            return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/dashboard")
-    async def dashboard() -> HTMLResponse:
+    async def dashboard(request: Request) -> HTMLResponse:
+        authenticator.admin(request.headers)
         return HTMLResponse(page)
 
     @app.get("/v1/stats")
-    async def stats() -> dict[str, Any]:
+    async def stats(request: Request) -> dict[str, Any]:
+        authenticator.admin(request.headers)
         return recent.snapshot()
 
     @app.post("/v1/feedback", status_code=202)
     async def feedback(request: Request) -> JSONResponse:
-        authorize(request)
+        caller = await authenticator.client_or_admin(request.headers)
+        raw = await read_body(request, MAX_FEEDBACK_BYTES, "feedback", timeout=settings.body_timeout_seconds)
         try:
-            parsed = Feedback.model_validate_json(await read_body(request, MAX_FEEDBACK_BYTES, "feedback"))
+            parsed = Feedback.model_validate_json(raw)
         except ValidationError as exc:
             where, message = validation_problems(exc)[0]
             raise InvalidRequestError(f"{where or 'body'}: {message}", param=where or None) from exc
-        usage_log.feedback(parsed.request_id, parsed.quality)
+        if not caller.admin and not runtime.request_ids.owned_by(parsed.request_id, caller.client):
+            raise NotFoundError(  # 404: whether another key's request exists is not told
+                f"no request {parsed.request_id} of this key", param="request_id", code="request_not_found"
+            )
+        usage_log.feedback(parsed.request_id, parsed.quality, caller.client)
         return JSONResponse(
             {"object": "feedback", "request_id": parsed.request_id, "status": "accepted"}, 202
         )

@@ -28,7 +28,7 @@ class RecentRequests:
     def record(self, record: RouteRecord) -> None:
         self.records.append(record)
 
-    def feedback(self, request_id: str, quality: float) -> None:
+    def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         self.feedbacks += 1
 
     def snapshot(self) -> dict[str, Any]:

@@ -10,7 +10,8 @@ What a batch writes:
 - each record: ``XADD <prefix>:requests MAXLEN ~ <max_stream_length>`` with flat string fields
   (attempts as JSON; the prompt text only when it was kept, see ``store_prompts``);
 - each feedback: ``XADD <prefix>:feedbacks MAXLEN ~ <max_stream_length>`` with ``request_id``,
-  ``quality`` and ``time`` (a capped stream: feedback cannot grow without bound; the last one given for
+  ``quality``, ``time`` and ``rater`` (the id of the key that gave it, ``admin``, or empty) (a capped
+  stream: feedback cannot grow without bound; the last one given for
   a request wins, see ``routeyard.gateway.usage_export``);
 - counters, one hash each, field = name, summed over the batch first:
   ``<prefix>:spend_usd:{backend,router,client,day}`` ($, float) and
@@ -79,7 +80,7 @@ _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, TryAgainEr
 # client,day}, 8..11 requests:{…}, 12 the previous batch's marker.
 # ARGV: 1 marker ttl (s), 2 stream max length, 3 records R, 4 feedbacks F, 5 counter rows C,
 # 6 "1" to delete the previous marker; then R records (field count n, then n fields and values),
-# F feedbacks (request id, quality, time), C counter rows (counter 1..4, name, $, requests).
+# F feedbacks (request id, quality, time, rater), C counter rows (counter 1..4, name, $, requests).
 _SCRIPT = """
 local function wrong_type(first, last, wanted)
   for i = first, last do
@@ -102,8 +103,8 @@ for _ = 1, tonumber(ARGV[3]) do
 end
 for _ = 1, tonumber(ARGV[4]) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
-    'request_id', ARGV[at], 'quality', ARGV[at + 1], 'time', ARGV[at + 2])
-  at = at + 3
+    'request_id', ARGV[at], 'quality', ARGV[at + 1], 'time', ARGV[at + 2], 'rater', ARGV[at + 3])
+  at = at + 4
 end
 for _ = 1, tonumber(ARGV[5]) do
   local by = tonumber(ARGV[at])
@@ -114,7 +115,9 @@ end
 return 1
 """
 
-Entry = RouteRecord | tuple[str, float, float]  # a record, or a feedback (request id, quality, time)
+Entry = (
+    RouteRecord | tuple[str, float, float, str]
+)  # a record, or a feedback (request id, quality, time, rater)
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,8 @@ class RedisUsageLog:
     def record(self, record: RouteRecord) -> None:
         self._append(record)
 
-    def feedback(self, request_id: str, quality: float) -> None:
-        self._append((request_id, quality, time.time()))
+    def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
+        self._append((request_id, quality, time.time(), rater or ""))
 
     async def start(self) -> None:
         """Start the background writer (on the running event loop)."""
@@ -261,8 +264,8 @@ class RedisUsageLog:
         n_records = n_feedbacks = 0
         for entry in entries:
             if not isinstance(entry, RouteRecord):
-                request_id, quality, at = entry
-                feedbacks += [request_id, repr(quality), repr(at)]
+                request_id, quality, at, rater = entry
+                feedbacks += [request_id, repr(quality), repr(at), rater]
                 n_feedbacks += 1
                 continue
             try:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -37,21 +36,23 @@ from starlette.responses import Response
 
 from routeyard.gateway.backends.backend import Backend, Reply, Usage
 from routeyard.gateway.errors import (
+    DeadlineExceededError,
+    EmbedderUnavailableError,
     GatewayError,
     InvalidRequestError,
-    ModelNotFoundError,
     NotReadyError,
     UpstreamError,
     UpstreamRejectedError,
+    UpstreamTimeoutError,
 )
 from routeyard.gateway.explanation import routing_headers, routing_object, walk_object
 from routeyard.gateway.fast_json import FastJSONResponse
-from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
+from routeyard.gateway.keys.key_enforcement import restricted_request
+from routeyard.gateway.keys.virtual_key import KeyRecord
 from routeyard.gateway.request_trace import RequestTrace, log_request
 from routeyard.gateway.router import Decision, Router
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.sse import SSE_DONE, completion_chunks, sse
-from routeyard.gateway.usage import UsageLog
 from routeyard.gateway.walk import PlanWalk, Walk, WalkingRouter
 from routeyard.gateway.wire import ChatCompletionRequest, RoutingOptions
 from routeyard.predictor.embedder import embedding_text
@@ -78,22 +79,51 @@ class SettledReply:
 
 
 async def serve_completion(
-    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace
+    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace, key: KeyRecord | None = None
 ) -> Response:
-    """The HTTP response for ``request`` (see the module docstring); raises ``GatewayError`` before
-    anything was sent: an upstream's failure logged first, a refusal not."""
+    """The HTTP response for ``request`` from the virtual key ``key`` (None: no key's limits apply),
+    within the request deadline (``request_timeout_seconds`` since ``trace.started``; a stream's deadline
+    ends at its first chunk, see :func:`_relay` for the gaps after). Raises ``GatewayError`` before
+    anything was sent: an upstream's failure or the deadline logged first, a refusal not."""
+    remaining = runtime.settings.request_timeout_seconds - (time.perf_counter() - trace.started)
+    try:
+        async with asyncio.timeout(max(remaining, 0.0)):
+            return await _serve(request, runtime, trace, key)
+    except TimeoutError:
+        _settle_key(runtime, trace, None)
+        raise DeadlineExceededError(
+            f"the request took longer than {runtime.settings.request_timeout_seconds:g} s "
+            "(request_timeout_seconds)"
+        ) from None
+    except BaseException:
+        _settle_key(runtime, trace, None)  # a reservation still held here was never logged: release it
+        raise
+
+
+async def _serve(
+    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace, key: KeyRecord | None
+) -> Response:
+    if key is not None:
+        catalog = runtime.catalog
+        resolved, _ = catalog.resolve(request.model)
+        request = restricted_request(request, key.limits, resolved, set(catalog.backends))
     decision, router = await _decide(request, runtime)
+    if key is not None:
+        decision = await _reserve(request, runtime, decision, router, trace, key)
     walker = router if isinstance(router, WalkingRouter) else None
     try:
         if request.stream and walker is None:
             return await _stream(request, runtime, decision, trace)  # settled, rendered and logged as it goes
         settled = await _call(request, runtime.catalog.backends, walker, decision, trace)
     except UpstreamError as exc:
-        log_request(runtime.recorder, request, decision, trace, status=exc.status)
+        _log(runtime, request, decision, trace, status=exc.status)
+        raise
+    except asyncio.CancelledError:  # the deadline passed (or the server is stopping): logged as a 504
+        _log(runtime, request, decision, trace, status=DeadlineExceededError.status)
         raise
     body = _render_body(settled, decision, trace)
-    log_request(
-        runtime.recorder,
+    _log(
+        runtime,
         request,
         decision,
         trace,
@@ -105,6 +135,50 @@ async def serve_completion(
     return _render_whole(body, settled, decision, trace, as_stream=request.stream)
 
 
+async def _reserve(
+    request: ChatCompletionRequest,
+    runtime: GatewayRuntime,
+    decision: Decision,
+    router: Router | None,
+    trace: RequestTrace,
+    key: KeyRecord,
+) -> Decision:
+    """``decision`` (or its downgrade) once ``key``'s reservation is held (``trace.reservation``)."""
+    assert runtime.keys is not None, "a virtual key without a key store"
+
+    async def redecide(cheaper: ChatCompletionRequest) -> Decision:
+        return (await _decide(cheaper, runtime))[0]
+
+    decision, trace.reservation = await runtime.keys.admit(
+        key, request, decision, runtime.catalog.backends, redecide if router is not None else None
+    )
+    return decision
+
+
+def _log(
+    runtime: GatewayRuntime,
+    request: ChatCompletionRequest,
+    decision: Decision,
+    trace: RequestTrace,
+    *,
+    status: int,
+    backend: str | None = None,
+    usage: Usage | None = None,
+    route: str | None = None,
+) -> None:
+    """Log the request's record, and settle its key's reservation at what it cost."""
+    log_request(
+        runtime.recorder, request, decision, trace, status=status, backend=backend, usage=usage, route=route
+    )
+    _settle_key(runtime, trace, usage)
+
+
+def _settle_key(runtime: GatewayRuntime, trace: RequestTrace, usage: Usage | None) -> None:
+    if trace.reservation is not None and runtime.keys is not None:
+        runtime.keys.settle(trace.reservation, trace.cost_usd, usage)
+        trace.reservation = None
+
+
 # 1–2. resolve and decide
 
 
@@ -112,7 +186,7 @@ async def _decide(request: ChatCompletionRequest, runtime: GatewayRuntime) -> tu
     """The decision for ``request`` and the router that made it (None when ``model`` names a backend)."""
     options = request.routing or RoutingOptions()
     catalog = runtime.catalog
-    name, suffix_wtp = _resolve_model(request.model, catalog)
+    name, suffix_wtp = catalog.resolve(request.model)
     if name in catalog.backends:
         if name in options.exclude:
             raise InvalidRequestError(f"model {name} is excluded by routing.exclude", param="routing")
@@ -122,32 +196,24 @@ async def _decide(request: ChatCompletionRequest, runtime: GatewayRuntime) -> tu
         raise NotReadyError(f"router {name} is not ready: {runtime.not_ready_reason}")
     if suffix_wtp is not None and options.willingness_to_pay is None:
         options = options.model_copy(update={"willingness_to_pay": suffix_wtp})
-    return await router.decide(request.prompt_turns(), options, set(catalog.backends)), router
-
-
-def _resolve_model(model: str, catalog: ModelCatalog) -> tuple[str, float | None]:
-    """(backend or router name, willingness to pay from a ``-<w>`` suffix); raises ModelNotFoundError."""
-    if model == AUTO_MODEL and catalog.default_router:
-        return catalog.default_router, None
-    if model in catalog.backends or model in catalog.router_names:
-        return model, None
-    # the longest router name that is a prefix: "router-knn-1e-3" is router-knn at w = 1e-3
-    prefix = max((r for r in catalog.router_names if model.startswith(r + "-")), key=len, default=None)
-    if prefix is None:
-        raise ModelNotFoundError(
-            f"model {model!r} is neither a backend nor a router; see GET /v1/models", param="model"
-        )
     try:
-        wtp = float(model[len(prefix) + 1 :])
-    except ValueError:
-        wtp = math.nan
-    if not wtp >= 0.0:
-        raise InvalidRequestError(
-            f"model {model}: the suffix after {prefix}- must be a willingness to pay ≥ 0",
-            param="model",
-            code="invalid_willingness_to_pay",
-        )
-    return prefix, wtp
+        return await router.decide(request.prompt_turns(), options, set(catalog.backends)), router
+    except EmbedderUnavailableError as exc:
+        return _embedder_failed(runtime, name, exc), None
+
+
+def _embedder_failed(runtime: GatewayRuntime, router: str, error: EmbedderUnavailableError) -> Decision:
+    """The decision when ``router`` could not embed the prompt: the configured
+    ``embedder_fallback_backend``; without one, the EmbedderUnavailableError (503) is raised on. Counted
+    and logged either way."""
+    runtime.metrics.embedder_failures.inc()
+    fallback = runtime.settings.embedder_fallback_backend
+    logger.error(
+        "router %s could not embed a prompt; %s", router, f"sent to {fallback}" if fallback else "503"
+    )
+    if fallback is None:
+        raise error
+    return Decision(router, None, (fallback,), (), 0.0)
 
 
 # 3. call
@@ -183,7 +249,7 @@ async def _stream(
         decision, trace, lambda b: _open_stream(backends[b], request.upstream_body(b))
     )
     trace.first_token_seconds = time.perf_counter() - trace.started
-    relay = _relay(first, chunks, name, started, request, decision, trace, runtime.recorder)
+    relay = _relay(first, chunks, name, started, request, decision, trace, runtime)
     return _render_stream(relay, name, decision, trace)
 
 
@@ -304,12 +370,14 @@ async def _relay(
     request: ChatCompletionRequest,
     decision: Decision,
     trace: RequestTrace,
-    usage_log: UsageLog,
+    runtime: GatewayRuntime,
 ) -> AsyncIterator[str]:
     """The SSE body: the upstream's chunks, settled and given ``routing`` at the last, an error chunk if
-    the upstream dies; logged once it ends, with the status it ended with (see the module docstring;
-    when the client left first the cost is unknown and logged as 0, and nothing counts as saved)."""
+    the upstream dies or stays silent for ``request_timeout_seconds``; logged once it ends, with the
+    status it ended with (see the module docstring; when the client left first the cost is unknown and
+    logged as 0, and nothing counts as saved)."""
     status, usage = 200, Usage(0, 0, estimated=True)
+    gap = runtime.settings.request_timeout_seconds
     try:
         chunk: dict[str, Any] | None = first
         while chunk is not None:
@@ -318,7 +386,7 @@ async def _relay(
                 chunk["routing"] = routing_object(decision, backend, cost, usage, trace)
             chunk.pop("routeyard_replay", None)
             yield sse({**chunk, "model": backend})
-            chunk = await anext(chunks, None)
+            chunk = await _next_chunk(chunks, gap, backend)
     except UpstreamError as exc:
         status = exc.status
         trace.failed(backend, exc, time.perf_counter() - started)
@@ -335,5 +403,16 @@ async def _relay(
     finally:
         if isinstance(chunks, AsyncGenerator):
             await chunks.aclose()  # an abandoned stream's upstream response is closed now, not at GC
-        log_request(usage_log, request, decision, trace, status=status, backend=backend, usage=usage)
+        _log(runtime, request, decision, trace, status=status, backend=backend, usage=usage)
     yield SSE_DONE
+
+
+async def _next_chunk(chunks: Chunks, gap: float, backend: str) -> dict[str, Any] | None:
+    """The stream's next chunk (None at its end); raises UpstreamTimeoutError after ``gap`` s of silence."""
+    try:
+        async with asyncio.timeout(gap):
+            return await anext(chunks, None)
+    except TimeoutError:
+        raise UpstreamTimeoutError(
+            f"backend {backend} sent nothing for {gap:g} s (request_timeout_seconds)"
+        ) from None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from routeyard.gateway.backends.backend import Usage
 from routeyard.gateway.errors import BackendUnavailableError, UpstreamError
+from routeyard.gateway.keys.virtual_key import Reservation
 from routeyard.gateway.router import Decision
 from routeyard.gateway.usage import Attempt, RouteRecord, UsageLog
 from routeyard.gateway.wire import ChatCompletionRequest
@@ -35,6 +36,8 @@ class RequestTrace:
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[UpstreamError] = field(default_factory=list)
     first_token_seconds: float | None = None
+    reservation: Reservation | None = None  # the virtual key's, until the request is logged and settled
+    logged: bool = False  # its record was written (log_request)
 
     def answered(
         self,
@@ -91,6 +94,7 @@ def log_request(
     """Record the request — answered by ``backend`` with ``usage``, or not (None) — in ``usage_log``
     with HTTP ``status`` (never blocks), and log one line about it. The predicted quality recorded is the
     candidate ``route``'s when given (a plan router's plan), else the answering backend's."""
+    trace.logged = True
     chosen_name = route or backend
     chosen = decision.candidate(chosen_name) if chosen_name else None
     costs = [c.predicted_cost_usd for c in decision.candidates if c.predicted_cost_usd is not None]
@@ -134,6 +138,7 @@ def log_request(
 def log_refusal(usage_log: UsageLog, trace: RequestTrace, status: int) -> None:
     """Record a request refused before any backend was called (bad input, a wrong key, a router still
     loading) with HTTP ``status``: no router, no backend, no prompt hash."""
+    trace.logged = True
     elapsed = time.perf_counter() - trace.started
     usage_log.record(
         RouteRecord(

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.keys.authentication import Authenticator
+from routeyard.gateway.keys.key_enforcement import KeyEnforcer
+from routeyard.gateway.keys.request_ids import RequestIds
+from routeyard.gateway.keys.virtual_key import KeyStore
 from routeyard.gateway.metrics import GatewayMetrics
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.recent_requests import RecentRequests
@@ -39,6 +43,9 @@ class GatewayRuntime:
         recorder: metrics, recent requests and the usage log: where a served request is recorded.
         refusals: metrics and recent requests only: a request refused before routing is counted, not
             logged.
+        authenticator: who is calling (client keys, virtual keys, the admin key).
+        keys: the virtual keys' reservations (None unless ``virtual_keys``).
+        request_ids: issues request ids signed to their client's key (for feedback).
     """
 
     settings: GatewaySettings
@@ -51,6 +58,10 @@ class GatewayRuntime:
     batcher: EmbeddingBatcher | None = None
     recorder: FanOutUsageLog = field(init=False)
     refusals: FanOutUsageLog = field(init=False)
+    key_store: KeyStore | None = None
+    authenticator: Authenticator = field(init=False)
+    keys: KeyEnforcer | None = field(init=False)
+    request_ids: RequestIds = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(
@@ -60,6 +71,10 @@ class GatewayRuntime:
         self.ready = not self.settings.routers
         self.recorder = FanOutUsageLog(self.metrics, self.recent, self.usage_log)
         self.refusals = FanOutUsageLog(self.metrics, self.recent)
+        settings = self.settings
+        self.authenticator = Authenticator(settings.client_keys(), self.key_store, settings.admin_key())
+        self.keys = KeyEnforcer(self.key_store) if self.key_store is not None else None
+        self.request_ids = RequestIds(settings.request_id_secret())
 
 
 def runtime_of(app: Starlette) -> GatewayRuntime:

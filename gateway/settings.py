@@ -90,6 +90,20 @@ class GatewaySettings(BaseSettings):
     store_prompts: bool = False
     usage_buffer_size: int = Field(default=100_000, ge=1)
     usage_stream_max_length: int = Field(default=1_000_000, ge=1)
+    # the key plane (issue 15; README "Security")
+    virtual_keys: bool = False  # client keys from the key store: Redis at redis_url, else SQLite at keys_db
+    keys_db: Path = Path("~/.local/share/routeyard/keys.sqlite")
+    admin_key_env: str | None = None  # the variable holding the admin key (/admin/*, /v1/stats, /dashboard)
+    request_id_secret_env: str | None = None  # signs request ids to their key (feedback), shared by replicas
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # /metrics on its own port, open there
+    metrics_host: str | None = None  # where metrics_port listens (default: serve's --host)
+    # deadlines and limits
+    header_timeout_seconds: float = Field(default=10.0, gt=0.0)  # a request's headers must arrive by then
+    body_timeout_seconds: float = Field(default=30.0, gt=0.0)  # and its body (a 408 after that)
+    request_timeout_seconds: float = Field(default=600.0, gt=0.0)  # whole request; streams: first byte, gaps
+    limit_concurrency: int | None = Field(default=1024, ge=1)  # requests in flight; beyond: 503
+    max_messages: int = Field(default=2048, ge=1)
+    embedder_fallback_backend: str | None = None  # a prompt that cannot be embedded goes here (None: 503)
 
     @field_validator("embedder")
     @classmethod
@@ -109,11 +123,29 @@ class GatewaySettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return env_settings, init_settings  # env overrides what the YAML file (passed as init) says
 
+    def admin_key(self) -> str | None:
+        """The admin key (from the variable ``admin_key_env`` names), or None."""
+        return _secret(self.admin_key_env)
+
+    def request_id_secret(self) -> str | None:
+        """The secret that signs request ids to their client's key, or None (a random one per process)."""
+        return _secret(self.request_id_secret_env)
+
+    @property
+    def authenticates_clients(self) -> bool:
+        """Whether the API needs a client key (a listed one, or a virtual key)."""
+        return self.virtual_keys or bool(self.client_keys_env)
+
     def client_keys(self) -> frozenset[str]:
         """The Bearer tokens clients must present; empty means no authentication."""
         if not self.client_keys_env:
             return frozenset()
         return frozenset(k.strip() for k in os.environ.get(self.client_keys_env, "").split(",") if k.strip())
+
+
+def _secret(variable: str | None) -> str | None:
+    value = os.environ.get(variable, "").strip() if variable else ""
+    return value or None
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> GatewaySettings:
@@ -151,6 +183,8 @@ def reference_problems(settings: GatewaySettings) -> list[str]:
         problems += [f"backends.{i} ({backend.name}): {p}" for p in backend.problems()]
     for i, router in enumerate(settings.routers):
         problems += [f"routers.{i} ({router.name}): {p}" for p in router.problems(backends)]
+    if settings.embedder_fallback_backend not in backends | {None}:
+        problems.append(f"embedder_fallback_backend: {settings.embedder_fallback_backend!r} is no backend")
     if settings.default_router is not None and settings.default_router not in routers | backends:
         problems.append(f"default_router: {settings.default_router!r} is no router or backend")
     if settings.redis_url is not None and not settings.redis_url.startswith(
@@ -159,6 +193,10 @@ def reference_problems(settings: GatewaySettings) -> list[str]:
         problems.append("redis_url: must start with redis://, rediss:// or unix://")
     if settings.client_keys_env and not settings.client_keys():
         problems.append(f"client_keys_env: environment variable {settings.client_keys_env} is unset or empty")
+    for field in ("admin_key_env", "request_id_secret_env"):
+        variable = getattr(settings, field)
+        if variable and not os.environ.get(variable, "").strip():
+            problems.append(f"{field}: environment variable {variable} is unset or empty")
     return problems
 
 

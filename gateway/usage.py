@@ -65,8 +65,9 @@ class UsageLog(Protocol):
         """Keep ``record``."""
         ...
 
-    def feedback(self, request_id: str, quality: float) -> None:
-        """Keep a quality in [0, 1] reported for request ``request_id``."""
+    def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
+        """Keep a quality in [0, 1] reported for request ``request_id`` by ``rater`` (the id of the key that
+        rated it, ``admin``, or None without keys)."""
         ...
 
 
@@ -76,16 +77,19 @@ class InMemoryUsageLog:
     def __init__(self, capacity: int = 100_000) -> None:
         self.records: collections.deque[RouteRecord] = collections.deque(maxlen=capacity)
         self.feedbacks: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self.raters: dict[str, str | None] = {}  # request id -> who gave its feedback
         self.capacity = capacity
 
     def record(self, record: RouteRecord) -> None:
         self.records.append(record)
 
-    def feedback(self, request_id: str, quality: float) -> None:
+    def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         self.feedbacks[request_id] = quality
+        self.raters[request_id] = rater
         self.feedbacks.move_to_end(request_id)
         while len(self.feedbacks) > self.capacity:
-            self.feedbacks.popitem(last=False)
+            dropped, _ = self.feedbacks.popitem(last=False)
+            self.raters.pop(dropped, None)
 
 
 class FanOutUsageLog:
@@ -104,10 +108,10 @@ class FanOutUsageLog:
             except Exception as exc:  # one broken sink must neither starve the others nor fail a request
                 self._failed(log, "record", exc)
 
-    def feedback(self, request_id: str, quality: float) -> None:
+    def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         for log in self.logs:
             try:
-                log.feedback(request_id, quality)
+                log.feedback(request_id, quality, rater)
             except Exception as exc:
                 self._failed(log, "feedback", exc)
 

@@ -5,17 +5,18 @@ pass through to the upstream untouched. What routing needs is validated here, an
 bad values are common and cheap to catch (a role OpenAI does not know, ``max_tokens`` or
 ``max_completion_tokens`` below 1, ``n`` outside 1–128). :func:`content_text`
 is how every part of routeyard reads a message's text; :func:`read_body` reads any endpoint's body under a
-size limit.
+size limit and a deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
-from routeyard.gateway.errors import RequestTooLargeError
+from routeyard.gateway.errors import RequestTimeoutError, RequestTooLargeError
 
 
 def content_text(content: Any) -> str:
@@ -97,16 +98,26 @@ class ChatCompletionRequest(BaseModel):
         return body
 
 
-async def read_body(request: Request, limit: int, what: str = "request") -> bytes:
+async def read_body(
+    request: Request, limit: int, what: str = "request", timeout: float | None = None
+) -> bytes:
     """The body of ``request``, at most ``limit`` bytes; raises RequestTooLargeError (413) past that,
-    on the declared length or while streaming, without reading the rest."""
-    too_large = RequestTooLargeError(f"{what} body over the limit of {limit} bytes")
+    on the declared length or while streaming, without reading the rest, and RequestTimeoutError (408)
+    when it has not all arrived ``timeout`` seconds after reading began (None: no deadline)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise RequestTooLargeError(f"{what} body over the limit of {limit} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_up_to(request, limit, what)
+    except TimeoutError:
+        raise RequestTimeoutError(f"the {what} body did not arrive within {timeout:g} s") from None
+
+
+async def _read_up_to(request: Request, limit: int, what: str) -> bytes:
     body = bytearray()
     async for part in request.stream():
         body += part
         if len(body) > limit:
-            raise too_large
+            raise RequestTooLargeError(f"{what} body over the limit of {limit} bytes")
     return bytes(body)

@@ -11,6 +11,7 @@ import sys
 from routeyard.cli import (
     distill_command,
     export_command,
+    keys_command,
     onnx_command,
     replay_command,
     serve_command,
@@ -40,4 +41,5 @@ def _parser() -> argparse.ArgumentParser:
     distill_command.add_parser(commands)
     serve_command.add_parser(commands)
     export_command.add_parser(commands)
+    keys_command.add_parser(commands)
     return parser

@@ -10,7 +10,9 @@ limit. Here nothing needs to answer while it starts:
 
 - the supervisor binds the socket once and starts each worker as a plain subprocess (``command``, e.g.
   ``python -m routeyard.cli.serve_worker``) that inherits the socket's descriptor, named in the
-  environment variable :data:`SOCKET_FD_VARIABLE` (read it with :func:`inherited_listener`);
+  environment variable :data:`SOCKET_FD_VARIABLE` (read it with :func:`inherited_listener`), and its
+  slot, 0 … N-1, in :data:`WORKER_INDEX_VARIABLE` (read it with :func:`worker_index`; a worker that
+  replaces one has the same slot, so a port derived from it is free again);
 - a worker is replaced only when its process has exited (at most once per ``restart_delay`` seconds per
   worker); one that exits with uvicorn's ``STARTUP_FAILURE`` (3: its app failed to start, and would again)
   stops the supervisor instead;
@@ -38,6 +40,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 SOCKET_FD_VARIABLE = "ROUTEYARD_WORKER_SOCKET_FD"
 SUPERVISOR_FD_VARIABLE = "ROUTEYARD_SUPERVISOR_FD"
+WORKER_INDEX_VARIABLE = "ROUTEYARD_WORKER_INDEX"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 POLL_SECONDS = 0.1  # how often the supervisor looks at its workers and at the signals it received
 
@@ -120,19 +123,24 @@ class WorkerSupervisor:
                     logger.warning(
                         "worker [%d] exited with code %s: starting another", worker.process.pid, code
                     )
-                slots[index] = self._start(watch_read)
+                slots[index] = self._start(watch_read, index)
             time.sleep(POLL_SECONDS)
         logger.info("received %s: stopping the workers", signal.Signals(self._signals[0]).name)
         return 0
 
-    def _start(self, watch_read: int) -> _Worker:
+    def _start(self, watch_read: int, index: int) -> _Worker:
+        """Start the worker of slot ``index``."""
         fds = {SOCKET_FD_VARIABLE: self.listener.fileno(), SUPERVISOR_FD_VARIABLE: watch_read}
         process = subprocess.Popen(
             self.command,
-            env={**os.environ, **{name: str(fd) for name, fd in fds.items()}},
+            env={
+                **os.environ,
+                **{name: str(fd) for name, fd in fds.items()},
+                WORKER_INDEX_VARIABLE: str(index),
+            },
             pass_fds=tuple(fds.values()),
         )
-        logger.info("worker [%d] started", process.pid)
+        logger.info("worker [%d] started (slot %d)", process.pid, index)
         return _Worker(process, time.monotonic())
 
     def _stop_all(self, slots: list[_Worker | None]) -> None:
@@ -163,6 +171,11 @@ class WorkerSupervisor:
 def inherited_listener() -> socket.socket:
     """In a worker: the listening socket its supervisor passed (raises KeyError outside a worker)."""
     return socket.socket(fileno=int(os.environ[SOCKET_FD_VARIABLE]))
+
+
+def worker_index() -> int:
+    """In a worker: its slot, 0 … N-1 (a replacement has the slot of the worker it replaces); 0 outside."""
+    return int(os.environ.get(WORKER_INDEX_VARIABLE, "0"))
 
 
 def stop_with_supervisor(grace_seconds: float = 10.0) -> None:

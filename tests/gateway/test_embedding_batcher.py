@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.errors import EmbedderUnavailableError
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.quality_predictor import QualityCostPrediction
 
@@ -58,7 +59,9 @@ def test_an_embedder_failure_reaches_every_caller_and_the_batcher_keeps_working(
         return first, second
 
     first, second = asyncio.run(run())
-    assert all(isinstance(result, RuntimeError) for result in first)
+    assert all(
+        isinstance(r, EmbedderUnavailableError) and isinstance(r.__cause__, RuntimeError) for r in first
+    )
     assert second.shape == (8,)
 
 
@@ -80,7 +83,7 @@ def test_an_embedder_returning_too_few_vectors_fails_its_callers_not_the_batcher
         return first, second
 
     first, second = asyncio.run(run())
-    assert isinstance(first[0], ValueError)
+    assert isinstance(first[0], EmbedderUnavailableError) and isinstance(first[0].__cause__, ValueError)
     assert second.shape == (8,)
 
 
@@ -174,4 +177,5 @@ def test_concurrent_predictions_share_one_predictor_call_and_each_gets_its_own_r
         assert prediction.quality.shape == prediction.cost.shape == (1, 2)
         assert prediction.quality[0, 0] == pytest.approx(value, rel=1e-6)
     assert predictor.calls == batches < len(texts)  # batched: one call per batch, not per text
-    assert isinstance(failure, RuntimeError)  # a failing predictor fails only its own callers
+    assert isinstance(failure, EmbedderUnavailableError)  # a failing predictor fails only its own callers
+    assert isinstance(failure.__cause__, RuntimeError)

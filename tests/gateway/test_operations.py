@@ -1,5 +1,5 @@
 """/metrics after known traffic, read with the Prometheus text parser; /v1/feedback: kept, validated,
-size-limited, and behind the client keys."""
+size-limited, and accepted only from the key that made the request (or the admin key)."""
 
 import httpx
 import openai
@@ -80,13 +80,28 @@ def test_metrics_count_known_traffic(gateway_app_and_server):
     assert ("routeyard_usage_log_buffered", frozenset()) in after
 
 
+def request_id_of(url, api_key="unused"):
+    """The id of a fresh completion made with ``api_key``."""
+    client = openai.OpenAI(base_url=url + "/v1", api_key=api_key, max_retries=0)
+    reply = client.chat.completions.create(model="cheap", messages=[{"role": "user", "content": "rate me"}])
+    assert reply.model_extra is not None
+    return reply.model_extra["routing"]["request_id"]
+
+
 def test_feedback_is_accepted_and_kept(gateway_app_and_server):
     app, server = gateway_app_and_server
-    request_id = "req_" + "a" * 32
+    request_id = request_id_of(server.url)
     response = httpx.post(server.url + "/v1/feedback", json={"request_id": request_id, "quality": 0.75})
     assert response.status_code == 202 and response.json()["status"] == "accepted"
     assert memory_log(app).feedbacks[request_id] == 0.75
     assert value(samples(server.url), "routeyard_feedback_total") >= 1
+
+
+def test_feedback_for_an_id_the_gateway_never_issued_is_a_404(gateway_app_and_server):
+    app, server = gateway_app_and_server
+    response = httpx.post(server.url + "/v1/feedback", json={"request_id": "req_" + "a" * 32, "quality": 1.0})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "request_not_found"
+    assert "req_" + "a" * 32 not in memory_log(app).feedbacks
 
 
 @pytest.mark.parametrize(
@@ -123,20 +138,36 @@ def test_feedback_over_the_size_limit_is_an_openai_shaped_413(gateway_app_and_se
     assert "req_" + "b" * 32 not in memory_log(app).feedbacks
 
 
-def test_feedback_takes_the_client_keys_like_the_api(upstream, artifact, tmp_path, monkeypatch):
-    monkeypatch.setenv("ROUTEYARD_TEST_CLIENT_KEYS", "sk-client-ops")
-    settings = gateway_settings(upstream.url, artifact, client_keys_env="ROUTEYARD_TEST_CLIENT_KEYS")
+def test_feedback_only_from_the_key_that_made_the_request_or_the_admin(
+    upstream, artifact, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ROUTEYARD_TEST_CLIENT_KEYS", "sk-client-a,sk-client-b")
+    monkeypatch.setenv("ROUTEYARD_TEST_ADMIN_KEY", "sk-admin-ops")
+    settings = gateway_settings(
+        upstream.url,
+        artifact,
+        client_keys_env="ROUTEYARD_TEST_CLIENT_KEYS",
+        admin_key_env="ROUTEYARD_TEST_ADMIN_KEY",
+    )
     app, server = start_gateway(settings, tmp_path, monkeypatch)
-    body = {"request_id": "req_" + "d" * 32, "quality": 1.0}
+
+    def rate(request_id, key, quality):
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        body = {"request_id": request_id, "quality": quality}
+        return httpx.post(server.url + "/v1/feedback", json=body, headers=headers)
+
     try:
-        anonymous = httpx.post(server.url + "/v1/feedback", json=body)
-        wrong = httpx.post(server.url + "/v1/feedback", json=body, headers={"authorization": "Bearer sk-no"})
-        right = httpx.post(
-            server.url + "/v1/feedback", json=body, headers={"authorization": "Bearer sk-client-ops"}
-        )
+        mine, theirs = request_id_of(server.url, "sk-client-a"), request_id_of(server.url, "sk-client-b")
+        anonymous, wrong = rate(mine, None, 0.1), rate(mine, "sk-no", 0.1)
+        foreign = rate(theirs, "sk-client-a", 0.0)  # a's key rating b's request
+        own = rate(mine, "sk-client-a", 0.9)
+        by_admin = rate(theirs, "sk-admin-ops", 0.4)
     finally:
         server.__exit__(None, None, None)
     for refused in (anonymous, wrong):
         assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
-    assert right.status_code == 202
-    assert dict(memory_log(app).feedbacks) == {"req_" + "d" * 32: 1.0}  # only the authorised one
+    assert foreign.status_code == 404
+    assert own.status_code == 202 and by_admin.status_code == 202
+    log = memory_log(app)
+    assert dict(log.feedbacks) == {mine: 0.9, theirs: 0.4}  # nothing from the refused ones
+    assert log.raters[theirs] == "admin" and str(log.raters[mine]).startswith("key_")

@@ -14,11 +14,12 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from routeyard.gateway.app import create_app
+from routeyard.gateway.app import InternalErrors, create_app
 from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import load_settings
 from routeyard.predictor.hashing_embedder import HashingEmbedder
@@ -142,7 +143,7 @@ def every_log():
         logger.removeHandler(capture)
 
 
-def test_an_internal_error_is_a_500_and_no_log_quotes_the_prompt(
+def test_an_embedder_that_crashes_is_a_503_and_no_log_quotes_the_prompt(
     upstream, artifact, tmp_path, monkeypatch, every_log
 ):
     monkeypatch.setenv("UPSTREAM_KEY", "unused")
@@ -156,10 +157,25 @@ def test_an_internal_error_is_a_500_and_no_log_quotes_the_prompt(
             client.chat.completions.create(
                 model="router-knn", messages=[{"role": "user", "content": SECRET_PROMPT}]
             )
-        assert caught.value.status_code == 500
-        assert caught.value.message.endswith("- internal error")
+        assert caught.value.status_code == 503 and caught.value.code == "embedder_unavailable"
+        assert "SECRET-PROMPT" not in caught.value.message
         assert httpx.get(server.url + "/healthz").status_code == 200  # still serving
-    assert any("internal error RuntimeError" in line for line in every_log)
+    assert any("could not embed a prompt" in line for line in every_log)
+    assert not [line for line in every_log if "SECRET-PROMPT" in line]
+
+
+def test_an_unhandled_exception_is_a_500_and_its_message_is_not_logged(every_log):
+    async def buggy(request: Request) -> StreamingResponse:
+        raise KeyError(SECRET_PROMPT)  # a bug whose message quotes a prompt
+
+    app = Starlette(
+        routes=[Route("/bug", buggy)], middleware=[Middleware(InternalErrors)]
+    )  # as in create_app
+    with ServerThread(app) as server:
+        response = httpx.get(server.url + "/bug")
+        assert httpx.get(server.url + "/bug").status_code == 500  # still serving
+    assert response.status_code == 500 and response.json()["error"]["message"] == "internal error"
+    assert any("internal error KeyError" in line for line in every_log)
     assert not [line for line in every_log if "SECRET-PROMPT" in line]
 
 
@@ -222,7 +238,8 @@ def test_routers_that_cannot_load_leave_readyz_503_and_backends_served(
         wait_until(lambda: "failed" in runtime_of(app).not_ready_reason)
         ready = httpx.get(server.url + "/readyz")
         assert ready.status_code == 503
-        assert "embedder" in ready.json()["error"]["message"]
+        message = ready.json()["error"]["message"]
+        assert "loading the routers failed" in message and "hashing" not in message  # no exception text
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
         with pytest.raises(openai.APIStatusError) as caught:
             client.chat.completions.create(model="router-knn", messages=[{"role": "user", "content": "hi"}])

@@ -16,7 +16,7 @@ class BrokenSink:
     def record(self, record):
         raise RuntimeError(f"cannot keep {record}")
 
-    def feedback(self, request_id, quality):
+    def feedback(self, request_id, quality, rater=None):
         raise KeyError(request_id)
 
 

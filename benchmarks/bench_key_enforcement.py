@@ -1,0 +1,181 @@
+"""What key enforcement costs: passthrough req/s and p50 with virtual keys on against off (issue 15).
+
+One mock upstream, one real redis-server, and three ``routeyard serve`` configs, each measured with wrk
+(unique prompts, ``benchmarks/load_prompts.py``) at 1 and 16 connections, in rounds that alternate the
+configs so that a host whose speed drifts biases none of them:
+
+- ``off``: no client keys (the API is open);
+- ``redis``: virtual keys in Redis, the key with a $ budget, rpm and tpm far from reached, so that every
+  request pays the whole path: key lookup (cached), one reserve script before the call, one settle script
+  after it;
+- ``sqlite``: the same key in the SQLite store (one host).
+
+The target (issue 15): passthrough req/s at 16 connections with keys on ≥ 0.9 × keys off.
+
+    python -m benchmarks.bench_key_enforcement [--seconds 10] [--rounds 2] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import yaml
+
+from benchmarks.load_prompts import chat_bodies, prompt_pool
+from benchmarks.local_servers import drain, running, upstream_calls
+from benchmarks.machine import describe_machine
+from benchmarks.wrk_load import run_load
+from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.redis_server import RedisServer
+
+ADMIN_KEY = "sk-bench-admin"
+CONFIGS = ("off", "redis", "sqlite")
+CONNECTIONS = (1, 16)
+WARM_UP_SECONDS = 2
+UNREACHED = {"budget_day_usd": 1e9, "budget_month_usd": 1e9, "rpm": 10**9, "tpm": 10**12}
+
+
+def gateway_config(directory: Path, name: str, upstream: str, redis_url: str) -> Path:
+    """routeyard.yaml for config ``name``: one backend on the mock upstream, keys as ``name`` says."""
+    settings: dict[str, object] = {
+        "backends": [
+            {"name": "echo", "base_url": upstream + "/v1", "model": "echo", "input_usd_per_million": 1.0}
+        ],
+        "cache_dir": str(directory / "cache"),
+    }
+    if name != "off":
+        settings |= {"virtual_keys": True, "admin_key_env": "BENCH_ADMIN_KEY"}
+        settings |= (
+            {"redis_url": redis_url} if name == "redis" else {"keys_db": str(directory / f"{name}.db")}
+        )
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+@contextlib.contextmanager
+def serving(config: Path, log: Path) -> Iterator[str]:
+    """``routeyard serve --config config`` on a free loopback port until the block ends."""
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [str(Path(sys.executable).parent / "routeyard"), "serve", "--config", str(config)]
+    command += ["--port", url.rsplit(":", 1)[1]]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEYARD_")} | {
+        "BENCH_ADMIN_KEY": ADMIN_KEY
+    }
+    with running(command, env, url, "/readyz", log):
+        yield url
+
+
+def client_headers(url: str, name: str) -> dict[str, str]:
+    """The Authorization header of a fresh key with unreached limits (none for ``off``)."""
+    if name == "off":
+        return {}
+    response = httpx.post(
+        url + "/admin/keys",
+        json={"name": "bench", **UNREACHED},
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['key']}"}
+
+
+def measure(url: str, upstream: str, headers: dict[str, str], seconds: int) -> dict[int, dict[str, float]]:
+    """req/s and p50 (ms) by connection count, each after a warm-up; failed requests counted."""
+    bodies = chat_bodies("echo", prompt_pool("short"))
+    figures = {}
+    for connections in CONNECTIONS:
+        for duration in (WARM_UP_SECONDS, seconds):
+            calls = upstream_calls(upstream)
+            result = run_load(
+                url + "/v1/chat/completions",
+                bodies,
+                connections=connections,
+                seconds=duration,
+                headers=headers,
+            )
+            drain(upstream, calls + result.started, quiet_seconds=1.0)
+        figures[connections] = {
+            "rps": result.requests_per_second,
+            "p50_ms": result.p50_ms,
+            "failed": result.errors,
+        }
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    print(f"machine: {describe_machine()}")
+    runs: dict[str, list[dict[int, dict[str, float]]]] = {name: [] for name in CONFIGS}
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        redis_server = RedisServer(directory / "redis").start()
+        upstream = f"http://127.0.0.1:{free_port()}"
+        mock = [
+            str(Path(sys.executable).parent / "uvicorn"),
+            "routeyard.testing.mock_upstream:create_upstream_app",
+        ]
+        mock += ["--factory", "--port", upstream.rsplit(":", 1)[1], "--log-level", "warning"]
+        try:
+            with running(mock, dict(os.environ), upstream, "/calls", directory / "mock.log"):
+                for round_number in range(args.rounds):
+                    for name in CONFIGS:
+                        config = gateway_config(directory, name, upstream, redis_server.url)
+                        with serving(config, directory / f"{name}.log") as url:
+                            figures = measure(url, upstream, client_headers(url, name), args.seconds)
+                        runs[name].append(figures)
+                        print(f"round {round_number + 1} {name:6s} " + _line(figures), flush=True)
+        finally:
+            redis_server.stop()
+    median, ratios, lines = _summary(runs)
+    print("\n".join(lines))
+    if args.json:
+        record = {"machine": describe_machine(), "runs": runs, "median": median, "ratios": ratios}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+def _line(figures: dict[int, dict[str, float]]) -> str:
+    return "  ".join(
+        f"{c} conn {f['rps']:7.1f} req/s p50 {f['p50_ms']:6.2f} ms ({f['failed']:.0f} failed)"
+        for c, f in figures.items()
+    )
+
+
+def _summary(
+    runs: dict[str, list[dict[int, dict[str, float]]]],
+) -> tuple[dict[str, dict[str, float]], dict[str, float], list[str]]:
+    """Median req/s at 16 conn and p50 at 1 conn per config, and the keys-on / keys-off ratios."""
+    median = {
+        name: {
+            "rps_16": statistics.median(r[16]["rps"] for r in rounds),
+            "p50_1_ms": statistics.median(r[1]["p50_ms"] for r in rounds),
+        }
+        for name, rounds in runs.items()
+    }
+    ratios = {name: median[name]["rps_16"] / median["off"]["rps_16"] for name in CONFIGS if name != "off"}
+    lines = ["", "median over rounds (unique prompts, passthrough):"]
+    for name in CONFIGS:
+        rps, p50 = median[name]["rps_16"], median[name]["p50_1_ms"]
+        lines.append(f"  {name:6s} {rps:8.1f} req/s at 16 conn, p50 {p50:6.2f} ms at 1 conn")
+    for name, ratio in ratios.items():
+        verdict = "met" if ratio >= 0.9 else "MISSED"
+        lines.append(f"  keys on ({name}) / off, req/s at 16 conn: {ratio:.3f}  goal ≥ 0.9  {verdict}")
+    return median, ratios, lines
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
