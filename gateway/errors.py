@@ -9,7 +9,8 @@ Every failure a client can see is one of these, rendered in one place (``routeya
     │   │   └── ModelNotFoundError    404                         (no backend or router of that name)
     │   ├── RequestTooLargeError      413
     │   └── NoBackendFitsError        400                         (exclude / max cost / min quality left none)
-    │   └── RequestTimeoutError       408                         (the body did not arrive in time)
+    │   ├── RequestTimeoutError       408                         (the body did not arrive in time)
+    │   └── ClientClosedError         499                         (the client left before its body arrived)
     ├── AuthenticationError           401 authentication_error
     │   └── AdminKeyRequiredError     401                         (an admin endpoint; asks for HTTP Basic)
     ├── PermissionDeniedError         403 permission_error        (a model the key may not use)
@@ -97,6 +98,14 @@ class NoBackendFitsError(InvalidRequestError):
 class RequestTimeoutError(InvalidRequestError):
     status = 408
     default_code = "request_timeout"
+
+
+class ClientClosedError(InvalidRequestError):
+    """The client closed the connection before its body arrived: nobody reads the answer, the request is
+    counted with nginx's 499."""
+
+    status = 499
+    default_code = "client_closed"
 
 
 class AuthenticationError(GatewayError):

@@ -14,9 +14,9 @@ import asyncio
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from routeyard.gateway.errors import RequestTimeoutError, RequestTooLargeError
+from routeyard.gateway.errors import ClientClosedError, RequestTimeoutError, RequestTooLargeError
 
 
 def content_text(content: Any) -> str:
@@ -103,7 +103,8 @@ async def read_body(
 ) -> bytes:
     """The body of ``request``, at most ``limit`` bytes; raises RequestTooLargeError (413) past that,
     on the declared length or while streaming, without reading the rest, and RequestTimeoutError (408)
-    when it has not all arrived ``timeout`` seconds after reading began (None: no deadline)."""
+    when it has not all arrived ``timeout`` seconds after reading began (None: no deadline);
+    ClientClosedError (499) when the client left first."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise RequestTooLargeError(f"{what} body over the limit of {limit} bytes")
@@ -112,6 +113,8 @@ async def read_body(
             return await _read_up_to(request, limit, what)
     except TimeoutError:
         raise RequestTimeoutError(f"the {what} body did not arrive within {timeout:g} s") from None
+    except ClientDisconnect:
+        raise ClientClosedError(f"the client closed the connection before its {what} body arrived") from None
 
 
 async def _read_up_to(request: Request, limit: int, what: str) -> bytes:

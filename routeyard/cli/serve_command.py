@@ -11,7 +11,7 @@ Safe to expose:
   ``virtual_keys``), or ``--insecure-no-auth`` is given: then serve, and every worker, warns loudly on
   stderr and in the log at each start;
 - a request's line and headers must arrive within ``header_timeout_seconds`` (slowloris), by the protocol
-  of ``routeyard.gateway.header_deadline``;
+  of ``routeyard.gateway.http_protocol``;
 - with ``metrics_port``, ``/metrics`` is served on that port (``routeyard.gateway.metrics_server``), at
   ``metrics_host`` or else ``--host`` (serve sets ``ROUTEYARD_METRICS_HOST`` for the app); under
   ``--workers N`` worker slot *i* listens on ``metrics_port + i``, each with its own counters, so

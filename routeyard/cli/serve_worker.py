@@ -10,7 +10,7 @@ What ``serve`` decided reaches a worker through its environment: the settings fi
 without client keys on a non-loopback address (:data:`UNAUTHENTICATED_HOST_VARIABLE`: the worker warns
 at each start), and its slot (``worker_index``: its metrics listen on ``metrics_port`` + slot). Both
 ``serve`` in one process and a worker run uvicorn with :func:`uvicorn_options`: the settings' header
-deadline (``routeyard.gateway.header_deadline``), no access log, a bounded drain.
+deadline (``routeyard.gateway.http_protocol``), no access log, a bounded drain.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fastapi import FastAPI
 
 from routeyard.cli.worker_supervisor import inherited_listener, stop_with_supervisor, worker_index
 from routeyard.gateway.app import create_app
-from routeyard.gateway.header_deadline import header_deadline_protocol
+from routeyard.gateway.http_protocol import hardened_protocol
 from routeyard.gateway.settings import GatewaySettings, load_settings
 
 CONFIG_VARIABLE = "ROUTEYARD_CONFIG_FILE"
@@ -61,7 +61,7 @@ def app_from_environment(
 def uvicorn_options(settings: GatewaySettings) -> dict[str, Any]:
     """The uvicorn options ``serve`` runs every worker with (besides the app and where to listen)."""
     return {
-        "http": header_deadline_protocol(settings.header_timeout_seconds),
+        "http": hardened_protocol(settings.header_timeout_seconds),
         "log_level": "warning",
         "access_log": False,  # the usage log records every request
         "timeout_graceful_shutdown": REQUEST_DRAIN_SECONDS,

@@ -1,19 +1,21 @@
-"""A deadline for a request's headers: uvicorn's HTTP protocols closing connections that send them slowly.
+"""uvicorn's HTTP protocols, hardened: a deadline for a request's headers, and OpenAI-shaped answers to
+bytes that are not HTTP.
 
 uvicorn waits for a request line and its headers without any time limit, so a client that opens
 connections and sends a header byte every few seconds (slowloris) holds each of them open for ever.
-:func:`header_deadline_protocol` gives uvicorn (its ``http=`` option) the protocol class it would pick
-itself, httptools or h11, with a deadline:
+And what its parser refuses (a bad request line, a duplicate ``content-length``, ``content-length``
+with ``transfer-encoding``) it answers with a ``text/plain`` 400. :func:`hardened_protocol` gives
+uvicorn (its ``http=`` option) the protocol class it would pick itself, httptools or h11, with:
 
-- a connection's first request line and headers must have arrived in full ``timeout_seconds`` after the
-  connection opened (one that sends nothing at all is closed then too);
-- between requests on a keep-alive connection, uvicorn's own ``timeout_keep_alive`` (5 s) still closes an
+- an OpenAI-shaped 400 (code ``invalid_http``, ``connection: close``) for what the parser refuses;
+- the header deadline. A connection's first request line and headers must have arrived in full
+  ``timeout_seconds`` after the connection opened (one that sends nothing at all is closed then too).
+  Between requests on a keep-alive connection, uvicorn's own ``timeout_keep_alive`` (5 s) still closes an
   idle connection, as before; once bytes of a next request arrive, its headers must have arrived in full
-  ``timeout_seconds`` after the first of them;
-- when the deadline passes, a connection that sent part of a request is answered ``408`` (an OpenAI-shaped
-  error, code ``request_timeout``, with ``connection: close``) and closed; one that sent nothing is closed
-  without an answer (it asked nothing, and a client could read an unasked answer as that of its next
-  request).
+  ``timeout_seconds`` after the first of them. When the deadline passes, a connection that sent part of
+  a request is answered ``408`` (an OpenAI-shaped error, code ``request_timeout``, with
+  ``connection: close``) and closed; one that sent nothing is closed without an answer (it asked
+  nothing, and a client could read an unasked answer as that of its next request).
 
 The body is not covered (the app reads it under ``body_timeout_seconds``), nor is the time to answer.
 """
@@ -22,19 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from http import HTTPStatus
 from typing import Any, ClassVar, Literal
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from routeyard.gateway.errors import RequestTimeoutError
+from routeyard.gateway.errors import GatewayError, InvalidRequestError, RequestTimeoutError
 
 HttpParser = Literal["auto", "httptools", "h11"]
 
 
 class _HeaderDeadline(asyncio.Protocol):
-    """The deadline, mixed into a uvicorn HTTP protocol (see the module docstring).
+    """The deadline and the OpenAI-shaped 400, mixed into a uvicorn HTTP protocol (module docstring).
 
     It relies on what both of uvicorn's protocols have: ``transport``, ``loop``, ``server_state`` and
     ``cycle`` (the request being answered, ``None`` before the first one, ``response_complete`` after).
@@ -63,6 +66,12 @@ class _HeaderDeadline(asyncio.Protocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn sends when its parser refuses the bytes (``msg`` is its text): an OpenAI error."""
+        error = InvalidRequestError("the request is not valid HTTP/1.1", code="invalid_http")
+        self.transport.write(closing_response(400, error, self.server_state.default_headers))
+        self.transport.close()
+
     def _answering(self) -> bool:
         """Whether a request's headers are in and its response is not finished."""
         cycle: Any = getattr(self, "cycle", None)
@@ -84,7 +93,10 @@ class _HeaderDeadline(asyncio.Protocol):
             return
         if self._request_begun:
             default_headers = self.server_state.default_headers
-            self.transport.write(timeout_response(self.header_timeout_seconds, default_headers))
+            error = RequestTimeoutError(
+                f"the request's headers did not arrive within {self.header_timeout_seconds:g} s"
+            )
+            self.transport.write(closing_response(408, error, default_headers))
         self.transport.close()
 
 
@@ -103,7 +115,7 @@ _WITH_DEADLINE: dict[str, type[_HeaderDeadline]] = {
 }
 
 
-def header_deadline_protocol(timeout_seconds: float, parser: HttpParser = "auto") -> type[asyncio.Protocol]:
+def hardened_protocol(timeout_seconds: float, parser: HttpParser = "auto") -> type[asyncio.Protocol]:
     """A protocol class for uvicorn's ``http=``: ``parser``'s (``auto``: httptools) whose connections must
     deliver each request's line and headers within ``timeout_seconds`` (> 0; see the module docstring)."""
     if timeout_seconds <= 0:
@@ -112,10 +124,9 @@ def header_deadline_protocol(timeout_seconds: float, parser: HttpParser = "auto"
     return type(base.__name__, (base,), {"header_timeout_seconds": timeout_seconds})
 
 
-def timeout_response(timeout_seconds: float, default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The whole ``408`` response, OpenAI-shaped, that closes the connection; ``default_headers`` are
-    uvicorn's (``date``, ``server``)."""
-    error = RequestTimeoutError(f"the request's headers did not arrive within {timeout_seconds:g} s")
+def closing_response(status: int, error: GatewayError, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A whole response with ``error``'s OpenAI-shaped body that closes the connection; ``default_headers``
+    are uvicorn's (``date``, ``server``)."""
     body = json.dumps(error.body()).encode()
     headers = [
         *default_headers,
@@ -123,7 +134,7 @@ def timeout_response(timeout_seconds: float, default_headers: list[tuple[bytes, 
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
-    head = b"HTTP/1.1 408 Request Timeout\r\n" + b"".join(
+    head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode() + b"".join(
         name + b": " + value + b"\r\n" for name, value in headers
     )
     return head + b"\r\n" + body

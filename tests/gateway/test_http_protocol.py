@@ -1,4 +1,5 @@
-"""The header deadline (``routeyard.gateway.header_deadline``) against raw sockets, on a real gateway.
+"""The hardened protocol (``routeyard.gateway.http_protocol``) against raw sockets, on a real gateway:
+bytes the HTTP parser refuses get an OpenAI-shaped 400, and the header deadline holds.
 
 A client that dribbles its request line and headers (slowloris) is answered 408 and disconnected once
 the deadline passes, on its connection's first request and on a later one; a connection that sends
@@ -18,7 +19,7 @@ import pytest
 import uvicorn
 
 from routeyard.gateway.app import create_app
-from routeyard.gateway.header_deadline import header_deadline_protocol
+from routeyard.gateway.http_protocol import hardened_protocol
 from routeyard.gateway.settings import load_settings
 from routeyard.testing.mock_upstream import free_port
 
@@ -39,7 +40,7 @@ def server(request, upstream):
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        http=header_deadline_protocol(DEADLINE, request.param),
+        http=hardened_protocol(DEADLINE, request.param),
         timeout_keep_alive=int(KEEP_ALIVE),
     )
     running = uvicorn.Server(config)
@@ -52,6 +53,26 @@ def server(request, upstream):
     yield "127.0.0.1", port
     running.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}",
+        b"GET /healthz HTTP/1.1\r\nHost: g\r\nbad header line\r\n\r\n",
+    ],
+)
+def test_bytes_the_parser_refuses_get_an_openai_shaped_400_and_the_server_goes_on(server, refused):
+    with socket.create_connection(server) as connection:
+        connection.sendall(refused)
+        answer = _read_until_closed(connection, SLACK)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"connection: close" in head.lower()
+    assert json.loads(body)["error"]["code"] == "invalid_http"
+    with socket.create_connection(server) as connection:
+        connection.sendall(REQUEST)
+        assert _read_response(connection).startswith(b"HTTP/1.1 200")
 
 
 def test_a_client_sending_its_headers_slowly_gets_408_and_is_disconnected(server):
