@@ -8,6 +8,7 @@ Every failure a client can see is one of these, rendered in one place (``routeya
     │   ├── NotFoundError             404                         (no such request id, no such key)
     │   │   └── ModelNotFoundError    404                         (no backend or router of that name)
     │   ├── RequestTooLargeError      413
+    │   ├── HeadersTooLargeError      431                         (a request line and headers over 64 KiB)
     │   └── NoBackendFitsError        400                         (exclude / max cost / min quality left none)
     │   ├── RequestTimeoutError       408                         (the body did not arrive in time)
     │   └── ClientClosedError         499                         (the client left before its body arrived)
@@ -84,6 +85,11 @@ class ModelNotFoundError(NotFoundError):
 class RequestTooLargeError(InvalidRequestError):
     status = 413
     default_code = "request_too_large"
+
+
+class HeadersTooLargeError(InvalidRequestError):
+    status = 431
+    default_code = "headers_too_large"
 
 
 class UnsupportedMediaTypeError(InvalidRequestError):

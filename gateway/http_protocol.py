@@ -8,6 +8,9 @@ with ``transfer-encoding``) it answers with a ``text/plain`` 400. :func:`hardene
 uvicorn (its ``http=`` option) the protocol class it would pick itself, httptools or h11, with:
 
 - an OpenAI-shaped 400 (code ``invalid_http``, ``connection: close``) for what the parser refuses;
+- a cap on a request's line and headers: past :data:`MAX_HEADER_BYTES` before they are complete, an
+  OpenAI-shaped 431 (code ``headers_too_large``) and the connection closed (httptools has no cap: a
+  64 MiB header held the event loop for 6.6 s);
 - the header deadline. A connection's first request line and headers must have arrived in full
   ``timeout_seconds`` after the connection opened (one that sends nothing at all is closed then too).
   Between requests on a keep-alive connection, uvicorn's own ``timeout_keep_alive`` (5 s) still closes an
@@ -31,9 +34,15 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from routeyard.gateway.errors import GatewayError, InvalidRequestError, RequestTimeoutError
+from routeyard.gateway.errors import (
+    GatewayError,
+    HeadersTooLargeError,
+    InvalidRequestError,
+    RequestTimeoutError,
+)
 
 HttpParser = Literal["auto", "httptools", "h11"]
+MAX_HEADER_BYTES = 64 * 1024
 
 
 class _HeaderDeadline(asyncio.Protocol):
@@ -49,6 +58,7 @@ class _HeaderDeadline(asyncio.Protocol):
     server_state: ServerState
     _deadline: asyncio.TimerHandle | None = None
     _request_begun = False  # bytes of a request arrived since the deadline was armed
+    _header_bytes = 0  # bytes of the current request's line and headers so far
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -58,9 +68,16 @@ class _HeaderDeadline(asyncio.Protocol):
         if self._deadline is None and not self._answering():
             self._arm()  # the first bytes of the next request on a keep-alive connection
         self._request_begun = self._deadline is not None
+        waiting_for_headers = not self._answering()
         super().data_received(data)
         if self._answering():
             self._disarm()  # its headers are in
+        elif waiting_for_headers and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse(
+                    431, HeadersTooLargeError(f"the request's headers are over {MAX_HEADER_BYTES} bytes")
+                )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -68,8 +85,12 @@ class _HeaderDeadline(asyncio.Protocol):
 
     def send_400_response(self, msg: str) -> None:
         """What uvicorn sends when its parser refuses the bytes (``msg`` is its text): an OpenAI error."""
-        error = InvalidRequestError("the request is not valid HTTP/1.1", code="invalid_http")
-        self.transport.write(closing_response(400, error, self.server_state.default_headers))
+        self._refuse(400, InvalidRequestError("the request is not valid HTTP/1.1", code="invalid_http"))
+
+    def _refuse(self, status: int, error: GatewayError) -> None:
+        """Answer ``error`` with ``status`` and close the connection."""
+        self._disarm()
+        self.transport.write(closing_response(status, error, self.server_state.default_headers))
         self.transport.close()
 
     def _answering(self) -> bool:
@@ -79,6 +100,7 @@ class _HeaderDeadline(asyncio.Protocol):
 
     def _arm(self) -> None:
         self._request_begun = False
+        self._header_bytes = 0
         self._deadline = self.loop.call_later(self.header_timeout_seconds, self._on_deadline)
 
     def _disarm(self) -> None:

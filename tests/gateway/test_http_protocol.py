@@ -8,6 +8,7 @@ for longer than the deadline, are served as before, and uvicorn's keep-alive sti
 Both of uvicorn's HTTP parsers are covered: httptools (the one serve uses) and h11.
 """
 
+import contextlib
 import json
 import select
 import socket
@@ -70,6 +71,24 @@ def test_bytes_the_parser_refuses_get_an_openai_shaped_400_and_the_server_goes_o
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ") and b"connection: close" in head.lower()
     assert json.loads(body)["error"]["code"] == "invalid_http"
+    with socket.create_connection(server) as connection:
+        connection.sendall(REQUEST)
+        assert _read_response(connection).startswith(b"HTTP/1.1 200")
+
+
+def test_headers_over_the_cap_get_an_openai_shaped_431_and_the_server_goes_on(server, request):
+    with socket.create_connection(server) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # answered and closed before the end
+            connection.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: g\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"
+            )
+        answer = _read_until_closed(connection, SLACK)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if request.node.callspec.params["server"] == "h11":  # h11 refuses past its own 16 KiB first
+        assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["error"]["code"] == "invalid_http"
+    else:
+        assert head.startswith(b"HTTP/1.1 431 "), answer[:200]
+        assert json.loads(body)["error"]["code"] == "headers_too_large"
     with socket.create_connection(server) as connection:
         connection.sendall(REQUEST)
         assert _read_response(connection).startswith(b"HTTP/1.1 200")
