@@ -18,7 +18,8 @@ Every failure a client can see is one of these, rendered in one place (``routeya
     ├── RateLimitError                429 rate_limit_error        (rate_limited, budget_exceeded)
     ├── NotReadyError                 503 service_unavailable     (the router's predictor is still loading)
     │   ├── OverloadedError           503                         (limit_concurrency reached; retry-after)
-    │   └── EmbedderUnavailableError  503                         (the prompt could not be embedded)
+    │   ├── EmbedderUnavailableError  503                         (the prompt could not be embedded)
+    │   └── KeyStoreUnavailableError  503                         (the key store failed: fail closed)
     ├── DeadlineExceededError         504 timeout                 (request_timeout_seconds passed)
     └── UpstreamError                 502 upstream_error          (refused, 5xx, garbage, cut stream)
         ├── UpstreamTimeoutError      504 upstream_timeout
@@ -155,6 +156,12 @@ class OverloadedError(_RetryLaterError, NotReadyError):
 
 class EmbedderUnavailableError(NotReadyError):
     default_code = "embedder_unavailable"
+
+
+class KeyStoreUnavailableError(NotReadyError):
+    """The virtual keys' store (Redis, SQLite) failed: a key is refused rather than let through."""
+
+    default_code = "key_store_unavailable"
 
 
 class DeadlineExceededError(GatewayError):

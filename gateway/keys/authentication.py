@@ -25,7 +25,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from routeyard.gateway.errors import AdminKeyRequiredError, AuthenticationError, PermissionDeniedError
+from routeyard.gateway.errors import (
+    AdminKeyRequiredError,
+    AuthenticationError,
+    KeyStoreUnavailableError,
+    PermissionDeniedError,
+)
 from routeyard.gateway.keys.virtual_key import KeyRecord, KeyStore, parse_plain_key
 
 RECORD_TTL_SECONDS = 5.0
@@ -112,7 +117,10 @@ class Authenticator:
         if cached is not None and now - cached[0] < RECORD_TTL_SECONDS:
             return cached[1]
         assert self.store is not None
-        record = await self.store.get(key_id)
+        try:
+            record = await self.store.get(key_id)
+        except Exception as exc:  # fail closed: a key that cannot be checked is not let in
+            raise KeyStoreUnavailableError("the key store is unavailable; try again") from exc
         if len(self._records) > 100_000:  # guessed ids must not grow the cache without bound
             self._records.clear()
         self._records[key_id] = (now, record)

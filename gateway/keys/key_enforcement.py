@@ -8,7 +8,8 @@
    of the decision (:func:`predicted_cost`) and the prompt's estimated tokens. Near a budget
    (``downgrade_at``), or when the choice does not fit, a routed request is decided again at the key's
    ``downgrade_willingness_to_pay`` and reserved again; refused, it is a 429 ``budget_exceeded`` or
-   ``rate_limited`` with ``retry-after`` (revoked or expired keys: 401).
+   ``rate_limited`` with ``retry-after`` (revoked or expired keys: 401). A store that fails refuses the
+   request (503 ``key_store_unavailable``): keys fail closed.
 3. **Settle** (:meth:`KeyEnforcer.settle`, once the request is logged): the actual $ of every call and
    the actual tokens replace the reservation, in the background (the reply does not wait for it).
 """
@@ -25,6 +26,7 @@ from routeyard.gateway.backends.backend import Backend, Usage
 from routeyard.gateway.errors import (
     AuthenticationError,
     InvalidRequestError,
+    KeyStoreUnavailableError,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -108,8 +110,8 @@ class KeyEnforcer:
         tokens = estimated_prompt_tokens(request)
         admission = await self._reserve(key, predicted_cost(decision, request, backends), tokens, True)
         if redecide is not None and _near_budget(admission, key.limits):
-            if admission.reservation is not None:
-                await self.store.settle(admission.reservation, cost_usd=0.0, tokens=0)
+            if admission.reservation is not None:  # released before the cheaper one is reserved
+                await self._release(admission.reservation)
             cheaper = request.model_copy(update={"routing": _downgraded(request, key.limits)})
             decision = await redecide(cheaper)
             counted = admission.reservation is not None
@@ -131,9 +133,22 @@ class KeyEnforcer:
             await asyncio.wait(self._settling, timeout=5.0)
 
     async def _reserve(self, key: KeyRecord, cost: float, tokens: int, count: bool) -> Admission:
-        return await self.store.reserve(
-            key, cost_usd=cost, tokens=tokens, count_request=count, now=time.time()
-        )
+        """The store's admission; raises KeyStoreUnavailableError (503) when the store fails."""
+        try:
+            return await self.store.reserve(
+                key, cost_usd=cost, tokens=tokens, count_request=count, now=time.time()
+            )
+        except Exception as exc:  # Redis down, SQLite locked past its timeout: refuse, never let through
+            logger.error("the key store failed to reserve (%s)", type(exc).__name__)
+            raise KeyStoreUnavailableError("the key store is unavailable; try again") from exc
+
+    async def _release(self, reservation: Reservation) -> None:
+        """Give ``reservation`` back; raises KeyStoreUnavailableError (503) when the store fails."""
+        try:
+            await self.store.settle(reservation, cost_usd=0.0, tokens=0)
+        except Exception as exc:
+            logger.error("the key store failed to release a reservation (%s)", type(exc).__name__)
+            raise KeyStoreUnavailableError("the key store is unavailable; try again") from exc
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

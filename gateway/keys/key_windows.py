@@ -14,6 +14,7 @@ A store's reserve step ends in a :class:`Verdict`; :func:`admission` turns it in
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 from dataclasses import dataclass
 from enum import IntEnum
@@ -46,24 +47,23 @@ _KEY_REFUSALS: dict[Verdict, Refusal] = {
 
 @dataclass(frozen=True)
 class KeyWindows:
-    """The windows of the instant ``now`` (unix seconds, UTC)."""
+    """The windows of the instant ``now`` (unix seconds, UTC), and when the day and month end."""
 
     now: float
     day: str
     month: str
     minute: int
+    day_end: int  # unix seconds
+    month_end: int
 
     def seconds_to_next_minute(self) -> int:
         return _seconds_until((self.minute + 1) * 60, self.now)
 
     def seconds_to_next_day(self) -> int:
-        start = datetime.datetime.strptime(self.day, "%Y%m%d").replace(tzinfo=datetime.UTC)
-        return _seconds_until((start + datetime.timedelta(days=1)).timestamp(), self.now)
+        return _seconds_until(self.day_end, self.now)
 
     def seconds_to_next_month(self) -> int:
-        year, month = int(self.month[:4]), int(self.month[4:])
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        return _seconds_until(datetime.datetime(year, month, 1, tzinfo=datetime.UTC).timestamp(), self.now)
+        return _seconds_until(self.month_end, self.now)
 
     def ttls(self) -> tuple[int, int, int]:
         """Seconds from ``now`` that a minute, day and month counter must live: to its window's end, plus
@@ -80,11 +80,23 @@ class KeyWindows:
 
 
 def windows_at(now: float) -> KeyWindows:
-    """The UTC day, UTC month and unix minute ``now`` falls in."""
-    moment = datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
-    return KeyWindows(
-        now=now, day=moment.strftime("%Y%m%d"), month=moment.strftime("%Y%m"), minute=int(now // 60)
-    )
+    """The UTC day, UTC month and unix minute ``now`` falls in (every request asks: the calendar part is
+    worked out once per day)."""
+    day, month, day_end, month_end = _calendar(int(now // _DAY_SECONDS))
+    return KeyWindows(now, day, month, int(now // 60), day_end, month_end)
+
+
+_DAY_SECONDS = 86_400  # unix time has no leap seconds: a UTC day is always this long
+
+
+@functools.lru_cache(maxsize=4)
+def _calendar(day_number: int) -> tuple[str, str, int, int]:
+    """The day ``day_number`` (days since 1970-01-01, UTC): its ``YYYYMMDD``, its ``YYYYMM``, and the unix
+    seconds at which the day and the month end."""
+    start = datetime.datetime.fromtimestamp(day_number * _DAY_SECONDS, tz=datetime.UTC)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    month_end = datetime.datetime(year, month, 1, tzinfo=datetime.UTC).timestamp()
+    return start.strftime("%Y%m%d"), start.strftime("%Y%m"), (day_number + 1) * _DAY_SECONDS, int(month_end)
 
 
 def counter_names(day: str, month: str, minute: int) -> tuple[str, str, str, str]:

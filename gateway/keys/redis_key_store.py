@@ -1,7 +1,7 @@
 """The Redis key store: virtual keys and their counters shared by every gateway replica.
 
-Layout (``<p>`` is the prefix, ``routeyard`` by default; on a Redis cluster give it a hash tag, e.g.
-``{routeyard}``, so that a script's keys share a slot):
+Layout (``<p>`` is the prefix, ``routeyard`` by default). The scripts name a key's counters from its record
+hash's name, so the store needs one Redis (a primary, with replicas if wanted), not a Redis Cluster:
 
 - ``<p>:key:<id>``: a hash — ``record`` (the :class:`KeyRecord` as JSON, as created), ``expires_at``
   (unix seconds, when the key expires) and ``revoked_at`` (set once, by :meth:`RedisKeyStore.revoke`);
@@ -10,9 +10,11 @@ Layout (``<p>`` is the prefix, ``routeyard`` by default; on a Redis cluster give
   :func:`~routeyard.gateway.keys.key_windows.counter_names` ($ in micro-dollars per UTC day and month,
   requests and tokens per unix minute), each with an EXPIRE a little past its window's end.
 
-``create``, ``revoke``, ``reserve`` and ``settle`` are each one Lua script (registered once), so each is
-atomic across replicas: a reserve reads the stored revoked flag and expiry, checks the limits and counts
-the request in one step. The windows are computed here from the caller's ``now`` and passed in.
+``create``, ``revoke``, ``reserve`` and ``settle`` are each one Lua script step (registered once), so each
+is atomic across replicas: a reserve reads the stored revoked flag and expiry, checks the limits and
+counts the request in one step. Concurrent reserves and settles go as groups (``group_commit``): one
+script call applies a group's operations one after the other, each as if alone, in one round trip. The
+windows are computed here from the caller's ``now`` and passed in.
 
 redis-py's own retries are off: a reserve or settle is sent at most once (a retry after a lost answer
 could count a request twice); a Redis error reaches the caller.
@@ -20,20 +22,22 @@ could count a request twice); a Redis error reaches the caller.
 
 from __future__ import annotations
 
+import builtins
 import time
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from routeyard.gateway.keys.group_commit import GroupCommit
 from routeyard.gateway.keys.key_windows import (
     NO_BUDGET,
     Verdict,
     admission,
     budgets_micro,
     corrections,
-    counter_names,
     reservation_at,
     windows_at,
 )
@@ -65,45 +69,74 @@ redis.call('HSETNX', KEYS[1], 'revoked_at', ARGV[1])
 return 1
 """
 
-# KEYS: 1 the record hash, 2 $ of the day, 3 $ of the month, 4 requests of the minute, 5 its tokens.
-# ARGV: 1 now, 2 cost (micro-$), 3 tokens, 4 '1' to count the request, 5 rpm, 6 tpm, 7 day budget,
-# 8 month budget (micro-$; -1: none), 9..11 the minute's, day's and month's counter TTLs (s).
-# Returns {verdict (key_windows.Verdict), $ of the day, $ of the month} ($ before this request).
-_RESERVE = """
-local state = redis.call('HMGET', KEYS[1], 'record', 'revoked_at', 'expires_at')
-if not state[1] then return {1, 0, 0} end
-if state[2] then return {2, 0, 0} end
-if state[3] and tonumber(ARGV[1]) >= tonumber(state[3]) then return {3, 0, 0} end
-local count = {}
-for i = 2, 5 do count[i] = tonumber(redis.call('GET', KEYS[i]) or '0') end
-local cost, tokens = tonumber(ARGV[2]), tonumber(ARGV[3])
-local rpm, tpm = tonumber(ARGV[5]), tonumber(ARGV[6])
-local day_budget, month_budget = tonumber(ARGV[7]), tonumber(ARGV[8])
-local verdict = 0
-if ARGV[4] == '1' and rpm >= 0 and count[4] >= rpm then verdict = 4
-elseif tpm >= 0 and count[5] + tokens > tpm then verdict = 4
-elseif month_budget >= 0 and count[3] + cost > month_budget then verdict = 6
-elseif day_budget >= 0 and count[2] + cost > day_budget then verdict = 5 end
-if verdict == 0 then
-  local added = {'', ARGV[2], ARGV[2], ARGV[4], ARGV[3]}
-  local ttls = {0, ARGV[10], ARGV[11], ARGV[9], ARGV[9]}
-  for i = 2, 5 do
-    redis.call('INCRBY', KEYS[i], added[i])
-    redis.call('EXPIRE', KEYS[i], ttls[i])
-  end
+# One group of reserves and settles (group_commit), applied in order. ARGV[1]: a letter per operation,
+# 'r' (reserve) or 's' (settle); then one ARGV per operation, its fields joined by spaces, and one KEYS
+# entry: the key's record hash, whose name its counters' names extend (``<record>:usd:day:<YYYYMMDD>``,
+# ``…:usd:month:<YYYYMM>``, ``…:requests:<minute>``, ``…:tokens:<minute>``). A reserve's fields: day,
+# month, minute, now, cost (micro-$), tokens, 1 to count the request (else 0), rpm, tpm, day budget, month
+# budget (micro-$; -1: none), the minute's, day's and month's counter TTLs (s); it answers {verdict
+# (key_windows.Verdict), $ of the day, $ of the month} ($ before this request). A settle's fields: day,
+# month, minute, the $ correction, the tokens one; a counter that has expired (its window is long over)
+# is left alone; it answers 0.
+_GROUP = """
+local function fields(text)
+  local found = {}
+  for word in string.gmatch(text, '%S+') do found[#found + 1] = word end
+  return found
 end
-return {verdict, count[2], count[3]}
+local function counters(record, f)
+  return {record .. ':usd:day:' .. f[1], record .. ':usd:month:' .. f[2],
+          record .. ':requests:' .. f[3], record .. ':tokens:' .. f[3]}
+end
+local function reserve(record, f)
+  local state = redis.call('HMGET', record, 'record', 'revoked_at', 'expires_at')
+  if not state[1] then return {1, 0, 0} end
+  if state[2] then return {2, 0, 0} end
+  if state[3] and tonumber(f[4]) >= tonumber(state[3]) then return {3, 0, 0} end
+  local keys, count = counters(record, f), {}
+  for i = 1, 4 do count[i] = tonumber(redis.call('GET', keys[i]) or '0') end
+  local cost, tokens, rpm, tpm = tonumber(f[5]), tonumber(f[6]), tonumber(f[8]), tonumber(f[9])
+  local day_budget, month_budget = tonumber(f[10]), tonumber(f[11])
+  local verdict = 0
+  if f[7] == '1' and rpm >= 0 and count[3] >= rpm then verdict = 4
+  elseif tpm >= 0 and count[4] + tokens > tpm then verdict = 4
+  elseif month_budget >= 0 and count[2] + cost > month_budget then verdict = 6
+  elseif day_budget >= 0 and count[1] + cost > day_budget then verdict = 5 end
+  if verdict == 0 then
+    local added, ttls = {f[5], f[5], f[7], f[6]}, {f[13], f[14], f[12], f[12]}
+    for i = 1, 4 do
+      redis.call('INCRBY', keys[i], added[i])
+      redis.call('EXPIRE', keys[i], ttls[i])
+    end
+  end
+  return {verdict, count[1], count[2]}
+end
+local function settle(record, f)
+  local keys = counters(record, f)
+  local changes = {{keys[1], f[4]}, {keys[2], f[4]}, {keys[4], f[5]}}
+  for _, change in ipairs(changes) do
+    if change[2] ~= '0' and redis.call('EXISTS', change[1]) == 1 then
+      redis.call('INCRBY', change[1], change[2])
+    end
+  end
+  return 0
+end
+local results = {}
+for i = 1, #ARGV[1] do
+  local step = string.sub(ARGV[1], i, i) == 'r' and reserve or settle
+  results[i] = step(KEYS[i], fields(ARGV[i + 1]))
+end
+return results
 """
 
-# KEYS: 1 $ of the day, 2 $ of the month, 3 tokens of the minute. ARGV: 1 $ correction, 2 tokens one.
-# A counter that has expired (its window is long over) is left alone.
-_SETTLE = """
-local deltas = {ARGV[1], ARGV[1], ARGV[2]}
-for i = 1, 3 do
-  if deltas[i] ~= '0' and redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], deltas[i]) end
-end
-return 1
-"""
+
+@dataclass(frozen=True)
+class _Operation:
+    """One reserve (``kind`` 'r') or settle ('s') of a group: its key's record hash, and its fields."""
+
+    kind: str
+    record_key: str
+    fields: str
 
 
 class RedisKeyStore:
@@ -121,8 +154,8 @@ class RedisKeyStore:
         )
         self._create: Any = self._client.register_script(_CREATE)
         self._revoke: Any = self._client.register_script(_REVOKE)
-        self._reserve: Any = self._client.register_script(_RESERVE)
-        self._settle: Any = self._client.register_script(_SETTLE)
+        self._group_script: Any = self._client.register_script(_GROUP)
+        self._group: GroupCommit[_Operation, Any] = GroupCommit(self._apply_group)
 
     async def create(self, limits: KeyLimits) -> tuple[KeyRecord, str]:
         """A new key: its record and its plain key (not stored)."""
@@ -158,10 +191,10 @@ class RedisKeyStore:
         reservation = reservation_at(record.id, windows, cost_usd, tokens)
         limits = record.limits
         ceilings = [NO_BUDGET if limit is None else limit for limit in (limits.rpm, limits.tpm)]
-        args = [repr(now), reservation.cost_micro_usd, tokens, "1" if count_request else "0", *ceilings]
-        args += [*budgets_micro(limits), *windows.ttls()]
-        keys = [self._record_key(record.id), *self._counter_keys(record.id, windows.counter_names())]
-        verdict, spent_day, spent_month = await self._reserve(keys=keys, args=args)
+        fields = [windows.day, windows.month, windows.minute, repr(now), reservation.cost_micro_usd, tokens]
+        fields += [1 if count_request else 0, *ceilings, *budgets_micro(limits), *windows.ttls()]
+        operation = _Operation("r", self._record_key(record.id), " ".join(map(str, fields)))
+        verdict, spent_day, spent_month = await self._group.submit(operation)
         return admission(Verdict(verdict), reservation, limits, windows, (int(spent_day), int(spent_month)))
 
     async def settle(self, reservation: Reservation, *, cost_usd: float, tokens: int) -> None:
@@ -169,9 +202,10 @@ class RedisKeyStore:
         dollars, more_tokens = corrections(reservation, cost_usd, tokens)
         if dollars == 0 and more_tokens == 0:
             return
-        day, month, _, minute_tokens = counter_names(reservation.day, reservation.month, reservation.minute)
-        keys = self._counter_keys(reservation.key_id, (day, month, minute_tokens))
-        await self._settle(keys=list(keys), args=[dollars, more_tokens])
+        fields = (reservation.day, reservation.month, reservation.minute, dollars, more_tokens)
+        await self._group.submit(
+            _Operation("s", self._record_key(reservation.key_id), " ".join(map(str, fields)))
+        )
 
     async def usage(self, key_id: str, now: float) -> KeyUsage:
         """The key's counters in ``now``'s windows (zeros for an unknown key)."""
@@ -182,7 +216,14 @@ class RedisKeyStore:
         return KeyUsage(day / MICRO_USD, month / MICRO_USD, requests, tokens)
 
     async def close(self) -> None:
+        await self._group.close()
         await self._client.aclose()
+
+    async def _apply_group(self, group: builtins.list[_Operation]) -> builtins.list[Any]:
+        """Apply ``group`` in one script call (see ``_GROUP``); one answer per operation."""
+        keys = [op.record_key for op in group]
+        args = ["".join(op.kind for op in group), *(op.fields for op in group)]
+        return cast(builtins.list[Any], await self._group_script(keys=keys, args=args))
 
     def _record_key(self, key_id: str) -> str:
         return f"{self.prefix}:key:{key_id}"

@@ -13,22 +13,25 @@ counter name, with the instant it expires, judged by the ``now`` of the key's re
 store's EXPIRE).
 
 Every call runs its blocking SQLite work in a thread (``asyncio.to_thread``), on one connection held
-under a lock. ``synchronous=NORMAL``: a power cut can lose the last moments' counts, never corrupt the
-file.
+under a lock; concurrent reserves and settles go as groups (``group_commit``), one transaction and one
+thread hop each, every operation applied as if alone. ``synchronous=NORMAL``: a power cut can lose the
+last moments' counts, never corrupt the file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from routeyard.gateway.keys.group_commit import GroupCommit
 from routeyard.gateway.keys.key_windows import (
     NO_BUDGET,
     KeyWindows,
@@ -87,6 +90,7 @@ class SqliteKeyStore:
         )
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._group: GroupCommit[_InTransaction, Any] = GroupCommit(self._apply_group)
         with self._transaction() as db:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
@@ -110,18 +114,39 @@ class SqliteKeyStore:
         self, record: KeyRecord, *, cost_usd: float, tokens: int, count_request: bool = True, now: float
     ) -> Admission:
         """See :meth:`KeyStore.reserve`; raises ValueError for a negative or non-finite cost or tokens."""
-        return await self._run(self._reserve, record, cost_usd, tokens, count_request, now)
+        windows = windows_at(now)
+        reservation = reservation_at(record.id, windows, cost_usd, tokens)
+        verdict, counts = await self._group.submit(
+            functools.partial(
+                _reserve_in, record=record, reservation=reservation, windows=windows, count=count_request
+            )
+        )
+        return admission(verdict, reservation, record.limits, windows, (counts[0], counts[1]))
 
     async def settle(self, reservation: Reservation, *, cost_usd: float, tokens: int) -> None:
         """See :meth:`KeyStore.settle`; raises ValueError for a negative or non-finite cost or tokens."""
-        await self._run(self._settle, reservation, cost_usd, tokens)
+        dollars, more_tokens = corrections(reservation, cost_usd, tokens)
+        if dollars or more_tokens:
+            await self._group.submit(
+                functools.partial(_settle_in, reservation=reservation, dollars=dollars, tokens=more_tokens)
+            )
 
     async def usage(self, key_id: str, now: float) -> KeyUsage:
         """The key's counters in ``now``'s windows (zeros for an unknown key)."""
         return await self._run(self._usage, key_id, now)
 
     async def close(self) -> None:
+        await self._group.close()
         await self._run(self._connection.close)
+
+    async def _apply_group(self, group: builtins.list[_InTransaction]) -> builtins.list[Any]:
+        """``group``'s operations in one transaction, in one thread hop (``group_commit``)."""
+
+        def in_one_transaction() -> builtins.list[Any]:
+            with self._transaction() as db:
+                return [operation(db) for operation in group]
+
+        return await self._run(in_one_transaction)
 
     async def _run(self, work: Callable[..., T], *args: object) -> T:
         """``work(*args)`` in a thread, holding the connection's lock."""
@@ -175,31 +200,32 @@ class SqliteKeyStore:
             )
         return done.rowcount > 0
 
-    def _reserve(
-        self, record: KeyRecord, cost_usd: float, tokens: int, count_request: bool, now: float
-    ) -> Admission:
-        windows = windows_at(now)
-        reservation = reservation_at(record.id, windows, cost_usd, tokens)
-        with self._transaction() as db:
-            verdict, counts = _check(db, record, reservation, windows, count_request)
-            if verdict == Verdict.ADMITTED:
-                _count(db, reservation, windows, count_request)
-        return admission(verdict, reservation, record.limits, windows, (counts[0], counts[1]))
-
-    def _settle(self, reservation: Reservation, cost_usd: float, tokens: int) -> None:
-        dollars, more_tokens = corrections(reservation, cost_usd, tokens)
-        if dollars == 0 and more_tokens == 0:
-            return
-        day, month, _, minute_tokens = counter_names(reservation.day, reservation.month, reservation.minute)
-        update = "UPDATE counters SET value = value + ? WHERE key_id = ? AND name = ?"  # gone: left alone
-        with self._transaction() as db:
-            for name, delta in ((day, dollars), (month, dollars), (minute_tokens, more_tokens)):
-                if delta:
-                    db.execute(update, (delta, reservation.key_id, name))
-
     def _usage(self, key_id: str, now: float) -> KeyUsage:
         day, month, requests, tokens = _counts(self._connection, key_id, windows_at(now).counter_names(), now)
         return KeyUsage(day / MICRO_USD, month / MICRO_USD, requests, tokens)
+
+
+_InTransaction = Callable[[sqlite3.Connection], Any]  # one operation of a group, run in its transaction
+
+
+def _reserve_in(
+    db: sqlite3.Connection, *, record: KeyRecord, reservation: Reservation, windows: KeyWindows, count: bool
+) -> tuple[Verdict, tuple[int, int, int, int]]:
+    """Check ``reservation`` and count it when admitted (the Redis script's reserve); its verdict and the
+    counts it was judged on."""
+    verdict, counts = _check(db, record, reservation, windows, count)
+    if verdict == Verdict.ADMITTED:
+        _count(db, reservation, windows, count)
+    return verdict, counts
+
+
+def _settle_in(db: sqlite3.Connection, *, reservation: Reservation, dollars: int, tokens: int) -> None:
+    """Correct ``reservation``'s counters by ``dollars`` (micro-$) and ``tokens`` (gone ones: left alone)."""
+    day, month, _, minute_tokens = counter_names(reservation.day, reservation.month, reservation.minute)
+    update = "UPDATE counters SET value = value + ? WHERE key_id = ? AND name = ?"
+    for name, delta in ((day, dollars), (month, dollars), (minute_tokens, tokens)):
+        if delta:
+            db.execute(update, (delta, reservation.key_id, name))
 
 
 def limits_verdict(

@@ -237,3 +237,23 @@ def test_listed_client_keys_keep_working_beside_virtual_keys(
         server.__exit__(None, None, None)
     assert listed.model == virtual.model == "cheap"
     assert runtime_of(app).key_store is not None
+
+
+def test_with_redis_down_keys_fail_closed_and_serve_again_once_it_is_back(
+    upstream, artifact, tmp_path, monkeypatch
+):
+    own_redis = RedisServer(tmp_path / "redis").start()
+    _, server = start_keyed_gateway(upstream, artifact, tmp_path, monkeypatch, "redis", own_redis)
+    try:
+        client = client_for(server.url, create_key(server.url, budget_day_usd=1.0))
+        ask(client, "cheap", "before")
+        own_redis.kill()
+        with pytest.raises(openai.InternalServerError) as refused:
+            ask(client, "cheap", "while Redis is down")
+        own_redis.start()
+        after = ask(client, "cheap", "after")
+    finally:
+        server.__exit__(None, None, None)
+        own_redis.stop()
+    assert refused.value.status_code == 503 and refused.value.code == "key_store_unavailable"
+    assert after.model == "cheap"
