@@ -10,7 +10,10 @@ configs so that a host whose speed drifts biases none of them:
   after it;
 - ``sqlite``: the same key in the SQLite store (one host).
 
-The target (issue 15): passthrough req/s at 16 connections with keys on ≥ 0.9 × keys off.
+The target (issue 15): passthrough req/s at 16 connections with keys on ≥ 0.9 × keys off. Because this
+machine's speed drifts between runs, the gateway's own CPU per request (from /proc, over the 16-connection
+run) is reported too: its ratio (off / on) is what the req/s ratio would be on a steady machine where
+the gateway is the bottleneck.
 
     python -m benchmarks.bench_key_enforcement [--seconds 10] [--rounds 2] [--json results.json]
 """
@@ -63,16 +66,17 @@ def gateway_config(directory: Path, name: str, upstream: str, redis_url: str) ->
 
 
 @contextlib.contextmanager
-def serving(config: Path, log: Path) -> Iterator[str]:
-    """``routeyard serve --config config`` on a free loopback port until the block ends."""
+def serving(config: Path, log: Path) -> Iterator[tuple[str, int]]:
+    """``routeyard serve --config config`` on a free loopback port until the block ends: its URL and
+    pid (one worker: the serving process itself)."""
     url = f"http://127.0.0.1:{free_port()}"
     command = [str(Path(sys.executable).parent / "routeyard"), "serve", "--config", str(config)]
     command += ["--port", url.rsplit(":", 1)[1]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEYARD_")} | {
         "BENCH_ADMIN_KEY": ADMIN_KEY
     }
-    with running(command, env, url, "/readyz", log):
-        yield url
+    with running(command, env, url, "/readyz", log) as process:
+        yield url, process.pid
 
 
 def client_headers(url: str, name: str) -> dict[str, str]:
@@ -89,13 +93,22 @@ def client_headers(url: str, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['key']}"}
 
 
-def measure(url: str, upstream: str, headers: dict[str, str], seconds: int) -> dict[int, dict[str, float]]:
-    """req/s and p50 (ms) by connection count, each after a warm-up; failed requests counted."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    url: str, pid: int, upstream: str, headers: dict[str, str], seconds: int
+) -> dict[int, dict[str, float]]:
+    """req/s, p50 (ms) and the gateway's CPU µs per request by connection count, each after a warm-up;
+    failed requests counted."""
     bodies = chat_bodies("echo", prompt_pool("short"))
     figures = {}
     for connections in CONNECTIONS:
         for duration in (WARM_UP_SECONDS, seconds):
-            calls = upstream_calls(upstream)
+            calls, cpu_before = upstream_calls(upstream), cpu_seconds(pid)
             result = run_load(
                 url + "/v1/chat/completions",
                 bodies,
@@ -103,10 +116,12 @@ def measure(url: str, upstream: str, headers: dict[str, str], seconds: int) -> d
                 seconds=duration,
                 headers=headers,
             )
-            drain(upstream, calls + result.started, quiet_seconds=1.0)
+            drain(upstream, calls + result.started, quiet_seconds=1.0)  # its last requests answered too
+            cpu_us = (cpu_seconds(pid) - cpu_before) / max(result.started, 1) * 1e6
         figures[connections] = {
             "rps": result.requests_per_second,
             "p50_ms": result.p50_ms,
+            "cpu_us": cpu_us,
             "failed": result.errors,
         }
     return figures
@@ -134,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 for round_number in range(args.rounds):
                     for name in CONFIGS:
                         config = gateway_config(directory, name, upstream, redis_server.url)
-                        with serving(config, directory / f"{name}.log") as url:
-                            figures = measure(url, upstream, client_headers(url, name), args.seconds)
+                        with serving(config, directory / f"{name}.log") as (url, pid):
+                            figures = measure(url, pid, upstream, client_headers(url, name), args.seconds)
                         runs[name].append(figures)
                         print(f"round {round_number + 1} {name:6s} " + _line(figures), flush=True)
         finally:
@@ -150,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _line(figures: dict[int, dict[str, float]]) -> str:
     return "  ".join(
-        f"{c} conn {f['rps']:7.1f} req/s p50 {f['p50_ms']:6.2f} ms ({f['failed']:.0f} failed)"
+        f"{c} conn {f['rps']:7.1f} req/s p50 {f['p50_ms']:6.2f} ms {f['cpu_us']:5.0f} µs CPU/req "
+        f"({f['failed']:.0f} failed)"
         for c, f in figures.items()
     )
 
@@ -163,17 +179,22 @@ def _summary(
         name: {
             "rps_16": statistics.median(r[16]["rps"] for r in rounds),
             "p50_1_ms": statistics.median(r[1]["p50_ms"] for r in rounds),
+            "cpu_us_16": statistics.median(r[16]["cpu_us"] for r in rounds),
         }
         for name, rounds in runs.items()
     }
     ratios = {name: median[name]["rps_16"] / median["off"]["rps_16"] for name in CONFIGS if name != "off"}
     lines = ["", "median over rounds (unique prompts, passthrough):"]
     for name in CONFIGS:
-        rps, p50 = median[name]["rps_16"], median[name]["p50_1_ms"]
-        lines.append(f"  {name:6s} {rps:8.1f} req/s at 16 conn, p50 {p50:6.2f} ms at 1 conn")
+        rps, p50, cpu = median[name]["rps_16"], median[name]["p50_1_ms"], median[name]["cpu_us_16"]
+        lines.append(
+            f"  {name:6s} {rps:8.1f} req/s at 16 conn, p50 {p50:6.2f} ms at 1 conn, {cpu:5.0f} µs CPU/req"
+        )
     for name, ratio in ratios.items():
         verdict = "met" if ratio >= 0.9 else "MISSED"
         lines.append(f"  keys on ({name}) / off, req/s at 16 conn: {ratio:.3f}  goal ≥ 0.9  {verdict}")
+        cpu_ratio = median["off"]["cpu_us_16"] / median[name]["cpu_us_16"]
+        lines.append(f"  keys off / on ({name}), gateway CPU per request at 16 conn: {cpu_ratio:.3f}")
     return median, ratios, lines
 
 

@@ -25,10 +25,11 @@ def running(
     log: Path | None = None,
     *,
     checks: int = 1,
-) -> Iterator[None]:
-    """Run ``command`` (its output into ``log``, or nowhere) until the block ends; enter once ``url +
-    ready_path`` answered 200 ``checks`` times in a row, each on a new connection (so that every worker
-    of a multi-worker server is ready). Raises RuntimeError (with the log's tail) when not ready in 5 min."""
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` (its output into ``log``, or nowhere) until the block ends; enter (with the process)
+    once ``url + ready_path`` answered 200 ``checks`` times in a row, each on a new connection (so that
+    every worker of a multi-worker server is ready). Raises RuntimeError (with the log's tail) when not
+    ready in 5 min."""
     with contextlib.ExitStack() as files:
         output = subprocess.DEVNULL if log is None else files.enter_context(log.open("wb"))
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -40,7 +41,7 @@ def running(
                 tail = "" if log is None else log.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{Path(command[0]).name} did not become ready at {url}:\n{tail}")
             time.sleep(0.05 if in_a_row else 0.2)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -7,6 +7,10 @@ flight (a lone request waits for nobody); operations that arrive while a group i
 and then go together as the next group, in arrival order. The store applies a group in one atomic step
 (one Lua script, one transaction) that applies its operations one after the other, so each operation
 sees exactly the state the ones before it left, as if sent alone.
+
+An operation nobody waits on (a settlement: ``urgent=False``) starts no round trip of its own: it rides
+with the next group, or goes after :data:`DEFERRED_SECONDS` if no other operation comes. Under load
+a request then costs one round trip (its reserve, carrying earlier requests' settlements), not two.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+DEFERRED_SECONDS = 0.02
 Op = TypeVar("Op")
 Result = TypeVar("Result")
 
@@ -30,14 +35,23 @@ class GroupCommit(Generic[Op, Result]):
         self._waiting: list[tuple[Op, asyncio.Future[Result]]] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def submit(self, op: Op) -> Result:
-        """``op``'s result, once its group has been applied; raises what applying the group raised."""
-        done: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+    async def submit(self, op: Op, *, urgent: bool = True) -> Result:
+        """``op``'s result, once its group has been applied; raises what applying the group raised.
+        Not ``urgent``: it waits for the next group, at most :data:`DEFERRED_SECONDS`."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Result] = loop.create_future()
         done.add_done_callback(_retrieved)  # a caller that gave up leaves no "never retrieved" warning
         self._waiting.append((op, done))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_groups())
+        if urgent:
+            self._start_sending()
+        else:
+            loop.call_later(DEFERRED_SECONDS, self._start_sending)
         return await asyncio.shield(done)  # a caller that gives up does not cancel the others' group
+
+    def _start_sending(self) -> None:
+        """Start sending what waits, unless a sender is already at it (it will take it)."""
+        if self._waiting and (self._sender is None or self._sender.done()):
+            self._sender = asyncio.get_running_loop().create_task(self._send_groups())
 
     async def close(self) -> None:
         """Wait for the groups still being sent."""

@@ -127,9 +127,10 @@ class SqliteKeyStore:
         """See :meth:`KeyStore.settle`; raises ValueError for a negative or non-finite cost or tokens."""
         dollars, more_tokens = corrections(reservation, cost_usd, tokens)
         if dollars or more_tokens:
-            await self._group.submit(
-                functools.partial(_settle_in, reservation=reservation, dollars=dollars, tokens=more_tokens)
+            settle = functools.partial(
+                _settle_in, reservation=reservation, dollars=dollars, tokens=more_tokens
             )
+            await self._group.submit(settle, urgent=False)
 
     async def usage(self, key_id: str, now: float) -> KeyUsage:
         """The key's counters in ``now``'s windows (zeros for an unknown key)."""
