@@ -1,13 +1,16 @@
-"""The FastAPI application: endpoints, authentication, body limits, and the one place errors are rendered.
+"""The FastAPI application: endpoints, the order of a request's checks, and the one place errors are rendered.
 
 ``create_app(settings)`` builds everything (nothing happens at import); the app's state is one
 :class:`routeyard.gateway.runtime.GatewayRuntime` (``runtime_of(app)``). Endpoints:
-``POST /v1/chat/completions`` (served by ``routeyard.gateway.request_lifecycle`` once authorised, read and
-parsed here), ``GET /v1/models``, ``GET /healthz`` (the process serves),
-``GET /readyz`` (every router's predictor is loaded); the operators' endpoints (``/metrics``,
-``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in ``routeyard.gateway.operations``. Routers load in the
-background after start-up; until then requests naming a backend are served and requests naming a
-router get 503 ``not_ready``.
+``POST /v1/chat/completions`` (the caller authenticated by ``routeyard.gateway.keys.authentication``, the
+body read under its size limit and deadline, parsed by ``routeyard.gateway.request_parsing``, then served
+by ``routeyard.gateway.request_lifecycle``), ``GET /v1/models`` (what the caller's key may use),
+``GET /healthz`` (the process serves), ``GET /readyz`` (every router's predictor is loaded); the
+operators' endpoints (``/metrics``, ``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in
+``routeyard.gateway.operations``, ``/admin/keys`` in ``routeyard.gateway.admin_routes``. Middleware:
+``concurrency_limit`` (503 past ``limit_concurrency``) and ``internal_errors`` (the last-resort 500).
+Routers load in the background after start-up; until then requests naming a backend are served and
+requests naming a router get 503 ``not_ready``.
 """
 
 from __future__ import annotations
@@ -17,15 +20,12 @@ import contextlib
 import gc
 import logging
 import time
-import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from routeyard.gateway.admin_routes import add_admin_routes
 from routeyard.gateway.assembly import build_backends, load_routers
@@ -34,11 +34,10 @@ from routeyard.gateway.concurrency_limit import ConcurrencyLimit
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.errors import (
     GatewayError,
-    InvalidRequestError,
     NotReadyError,
-    UnsupportedMediaTypeError,
 )
-from routeyard.gateway.fast_json import FastJSONResponse, JSONDecodeError, loads, nested_deeper_than
+from routeyard.gateway.fast_json import FastJSONResponse
+from routeyard.gateway.internal_errors import InternalErrors
 from routeyard.gateway.keys.key_store_choice import open_key_store
 from routeyard.gateway.keys.virtual_key import KeyLimits
 from routeyard.gateway.metrics_server import MetricsServer, start_metrics_server
@@ -46,19 +45,16 @@ from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
 from routeyard.gateway.operations import add_operations_routes, watch_state
 from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.request_lifecycle import serve_completion
+from routeyard.gateway.request_parsing import parse_off_loop, require_json
 from routeyard.gateway.request_trace import RequestTrace, log_refusal
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.gateway.usage import InMemoryUsageLog, UsageLog
-from routeyard.gateway.wire import ChatCompletionRequest, read_body
+from routeyard.gateway.wire import read_body
 from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.embedder_choice import make_embedder
-from routeyard.validation import validation_problems
 
 logger = logging.getLogger("routeyard.gateway")
-MAX_NESTING = 64
-"""Deepest nesting of objects and arrays a request body may have (a deeper one is a 400)."""
-_PARSE_ON_LOOP_BYTES = 64 * 1024  # a larger body is parsed on a worker thread (≈ 0.3 ms of CPU and up)
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # answered also when limit_concurrency is reached
 
 
@@ -112,9 +108,9 @@ def create_app(
             caller = await runtime.authenticator.client(request.headers)
             if caller.client is not None:
                 trace.client, trace.request_id = caller.client, runtime.request_ids.new(caller.client)
-            _require_json(request)
+            require_json(request)
             raw = await read_body(request, settings.max_body_bytes, timeout=settings.body_timeout_seconds)
-            parsed = await _parse_off_loop(raw, settings.max_messages)
+            parsed = await parse_off_loop(raw, settings.max_messages)
             return await serve_completion(parsed, runtime, trace, caller.key)
         except GatewayError as exc:
             if not trace.logged:  # refused before any backend was called: counted here
@@ -223,44 +219,6 @@ def _usage_log(settings: GatewaySettings) -> UsageLog:
     )
 
 
-def _require_json(request: Request) -> None:
-    """Raise UnsupportedMediaTypeError (415) unless the body is declared JSON (``application/json``,
-    parameters such as ``charset`` allowed)."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaTypeError(
-            "the request body must be JSON, sent with `Content-Type: application/json`"
-        )
-
-
-async def _parse_off_loop(raw: bytes, max_messages: int) -> ChatCompletionRequest:
-    """:func:`_parse` of ``raw``, on a worker thread when it is large (other requests go on meanwhile);
-    more than ``max_messages`` messages is a 400."""
-    if len(raw) > _PARSE_ON_LOOP_BYTES:
-        parsed = await asyncio.to_thread(_parse, raw)
-    else:
-        parsed = _parse(raw)
-    if len(parsed.messages) > max_messages:
-        raise InvalidRequestError(f"messages: more than {max_messages} messages", param="messages")
-    return parsed
-
-
-def _parse(raw: bytes) -> ChatCompletionRequest:
-    try:
-        data = loads(raw)
-    except JSONDecodeError as exc:  # invalid JSON or UTF-8, a lone surrogate, nested past 1,024
-        raise InvalidRequestError("the request body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequestError("the request body must be a JSON object")
-    if nested_deeper_than(data, MAX_NESTING):
-        raise InvalidRequestError(f"the request body is nested deeper than {MAX_NESTING} levels")
-    try:
-        return ChatCompletionRequest.model_validate(data)
-    except ValidationError as exc:
-        where, message = validation_problems(exc)[0]
-        raise InvalidRequestError(f"{where}: {message}", param=where or None) from exc
-
-
 def _models(catalog: ModelCatalog, limits: KeyLimits | None) -> list[dict[str, Any]]:
     """``GET /v1/models``' entries: the backends and routers a key with ``limits`` may use (None: all)."""
     backends = [
@@ -296,40 +254,3 @@ def _add_error_handlers(app: FastAPI) -> None:
         error = GatewayError(str(exc.detail), code=f"http_{exc.status_code}")
         error.type = "invalid_request_error"
         return FastJSONResponse(error.body(), status_code=exc.status_code)
-
-
-class InternalErrors:
-    """ASGI middleware: an exception nothing else handled becomes a 500 OpenAI error.
-
-    Only the exception's type and frames are logged, never its message (it might quote a prompt or a
-    response). Starlette's own last-resort handler would re-raise after answering, and the server would
-    log the whole exception; this one stops it here. After the response has started nothing can be sent
-    any more: the exception is logged and the response ends.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            logger.error(
-                "internal error %s at\n%s",
-                type(exc).__name__,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
-            if not started:
-                await FastJSONResponse(GatewayError("internal error").body(), status_code=500)(
-                    scope, receive, send
-                )

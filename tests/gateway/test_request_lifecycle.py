@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from routeyard.gateway.app import InternalErrors, create_app
+from routeyard.gateway.app import create_app
+from routeyard.gateway.internal_errors import InternalErrors
 from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import load_settings
 from routeyard.predictor.hashing_embedder import HashingEmbedder
