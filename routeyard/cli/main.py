@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from routeyard.cli import (
+    collect_command,
     distill_command,
     export_command,
     keys_command,
@@ -42,4 +43,5 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_parser(commands)
     export_command.add_parser(commands)
     keys_command.add_parser(commands)
+    collect_command.add_parser(commands)
     return parser
