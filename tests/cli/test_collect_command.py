@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -180,3 +184,27 @@ def test_parquet_and_csv_prompt_files_with_chat_messages(tmp_path: Path, upstrea
         assert _collect(config, prompts, out) == 0
         table = load_long_table(out)
         assert tuple(table.prompts[0]) == ("Be brief.", "Pick one") and (table.quality == 1.0).all()
+
+
+def test_a_run_killed_mid_way_resumes_with_no_duplicate_and_no_lost_row(
+    tmp_path: Path, upstream: str
+) -> None:
+    prompts = [{"sample_id": f"k{i}", "prompt": f"Which option? {i}", "reference": "B"} for i in range(1500)]
+    config = _config(tmp_path, upstream, {"one": "says:B", "two": "says:C"})
+    prompt_file, out = _prompts(tmp_path, prompts), tmp_path / "table.csv"
+    command = [str(Path(sys.executable).parent / "routeyard"), "collect", "--config", str(config)]
+    command += ["--prompts", str(prompt_file), "--out", str(out), "--concurrency", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.exists() and out.read_text().count("\n") > 100:  # a few batches written, far from done
+            process.kill()  # SIGKILL: no clean-up of any kind
+            break
+        time.sleep(0.01)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-way"
+    assert _collect(config, prompt_file, out) == 0
+    rows = pd.read_csv(out)
+    pairs = list(zip(rows["sample_id"], rows["model"], strict=True))
+    assert len(pairs) == len(set(pairs)) == 3000  # every pair once: none lost, none twice
+    assert load_long_table(out).n_prompts == 1500
