@@ -16,7 +16,8 @@
    headers (``routeyard.gateway.explanation``).
 6. **Log**: one record per request (``routeyard.gateway.request_trace.log_request``) — a failure too,
    with the error's status; a stream once it ends: 200, the upstream's error status, 500, or
-   :data:`CLIENT_CLOSED` when the client left first.
+   :data:`~routeyard.gateway.stream_relay.CLIENT_CLOSED` when the client left first (streams:
+   ``routeyard.gateway.stream_relay``).
 
 Requests refused before a router decided (bad input, unknown model, router not ready, no backend
 allowed) raise and are left to the caller, who counts them (``log_refusal``).
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,28 +39,25 @@ from routeyard.gateway.backends.backend import Backend, Reply, Usage
 from routeyard.gateway.errors import (
     DeadlineExceededError,
     EmbedderUnavailableError,
-    GatewayError,
     InvalidRequestError,
     NotReadyError,
     UpstreamError,
     UpstreamRejectedError,
-    UpstreamTimeoutError,
 )
 from routeyard.gateway.explanation import routing_headers, routing_object, walk_object
 from routeyard.gateway.fast_json import FastJSONResponse
-from routeyard.gateway.keys.key_enforcement import restricted_request
+from routeyard.gateway.keys.key_enforcement import KeyHold, restricted_request
 from routeyard.gateway.keys.virtual_key import KeyRecord
 from routeyard.gateway.request_trace import RequestTrace, log_request
 from routeyard.gateway.router import Decision, Router
 from routeyard.gateway.runtime import GatewayRuntime
-from routeyard.gateway.sse import SSE_DONE, completion_chunks, sse
+from routeyard.gateway.sse import completion_chunks
+from routeyard.gateway.stream_relay import Chunks, relayed_stream
 from routeyard.gateway.walk import PlanWalk, Walk, WalkingRouter
 from routeyard.gateway.wire import ChatCompletionRequest, RoutingOptions
 from routeyard.predictor.embedder import embedding_text
 
 logger = logging.getLogger("routeyard.gateway")
-CLIENT_CLOSED = 499  # the status logged for a stream the client abandoned (nginx's convention)
-Chunks = AsyncIterator[dict[str, Any]]
 T = TypeVar("T")
 
 
@@ -83,20 +81,20 @@ async def serve_completion(
 ) -> Response:
     """The HTTP response for ``request`` from the virtual key ``key`` (None: no key's limits apply),
     within the request deadline (``request_timeout_seconds`` since ``trace.started``; a stream's deadline
-    ends at its first chunk, see :func:`_relay` for the gaps after). Raises ``GatewayError`` before
+    ends at its first chunk, see ``stream_relay`` for the gaps after). Raises ``GatewayError`` before
     anything was sent: an upstream's failure or the deadline logged first, a refusal not."""
     remaining = runtime.settings.request_timeout_seconds - (time.perf_counter() - trace.started)
     try:
         async with asyncio.timeout(max(remaining, 0.0)):
             return await _serve(request, runtime, trace, key)
     except TimeoutError:
-        _settle_key(runtime, trace, None)
+        trace.settle_key(None)
         raise DeadlineExceededError(
             f"the request took longer than {runtime.settings.request_timeout_seconds:g} s "
             "(request_timeout_seconds)"
         ) from None
     except BaseException:
-        _settle_key(runtime, trace, None)  # a reservation still held here was never logged: release it
+        trace.settle_key(None)  # a reservation still held here was never logged: release it
         raise
 
 
@@ -116,14 +114,14 @@ async def _serve(
             return await _stream(request, runtime, decision, trace)  # settled, rendered and logged as it goes
         settled = await _call(request, runtime.catalog.backends, walker, decision, trace)
     except UpstreamError as exc:
-        _log(runtime, request, decision, trace, status=exc.status)
+        log_request(runtime.recorder, request, decision, trace, status=exc.status)
         raise
     except asyncio.CancelledError:  # the deadline passed (or the server is stopping): logged as a 504
-        _log(runtime, request, decision, trace, status=DeadlineExceededError.status)
+        log_request(runtime.recorder, request, decision, trace, status=DeadlineExceededError.status)
         raise
     body = _render_body(settled, decision, trace)
-    _log(
-        runtime,
+    log_request(
+        runtime.recorder,
         request,
         decision,
         trace,
@@ -143,40 +141,17 @@ async def _reserve(
     trace: RequestTrace,
     key: KeyRecord,
 ) -> Decision:
-    """``decision`` (or its downgrade) once ``key``'s reservation is held (``trace.reservation``)."""
+    """``decision`` (or its downgrade) once ``key``'s reservation is held (``trace.key_hold``)."""
     assert runtime.keys is not None, "a virtual key without a key store"
 
     async def redecide(cheaper: ChatCompletionRequest) -> Decision:
         return (await _decide(cheaper, runtime))[0]
 
-    decision, trace.reservation = await runtime.keys.admit(
+    decision, reservation = await runtime.keys.admit(
         key, request, decision, runtime.catalog.backends, redecide if router is not None else None
     )
+    trace.key_hold = KeyHold(reservation, runtime.keys)
     return decision
-
-
-def _log(
-    runtime: GatewayRuntime,
-    request: ChatCompletionRequest,
-    decision: Decision,
-    trace: RequestTrace,
-    *,
-    status: int,
-    backend: str | None = None,
-    usage: Usage | None = None,
-    route: str | None = None,
-) -> None:
-    """Log the request's record, and settle its key's reservation at what it cost."""
-    log_request(
-        runtime.recorder, request, decision, trace, status=status, backend=backend, usage=usage, route=route
-    )
-    _settle_key(runtime, trace, usage)
-
-
-def _settle_key(runtime: GatewayRuntime, trace: RequestTrace, usage: Usage | None) -> None:
-    if trace.reservation is not None and runtime.keys is not None:
-        runtime.keys.settle(trace.reservation, trace.cost_usd, usage)
-        trace.reservation = None
 
 
 # 1–2. resolve and decide
@@ -249,8 +224,7 @@ async def _stream(
         decision, trace, lambda b: _open_stream(backends[b], request.upstream_body(b))
     )
     trace.first_token_seconds = time.perf_counter() - trace.started
-    relay = _relay(first, chunks, name, started, request, decision, trace, runtime)
-    return _render_stream(relay, name, decision, trace)
+    return relayed_stream(first, chunks, name, started, request, decision, trace, runtime)
 
 
 async def _fallback(
@@ -308,17 +282,6 @@ def _settle_walk(walk: Walk, trace: RequestTrace) -> SettledReply:
     return SettledReply(kept.backend, reply.body, reply.usage, walk.cost_usd, plan, walk_object(walk))
 
 
-def _settle_last_chunk(
-    chunk: dict[str, Any], backend: str, started: float, usage: Usage, trace: RequestTrace
-) -> tuple[float, Usage]:
-    """A stream's last chunk (it carries ``routeyard_cost_usd``, removed here) noted in the trace: the
-    call's $ and its usage (the chunk's, else ``usage``)."""
-    cost = float(chunk.pop("routeyard_cost_usd"))
-    usage = Usage.from_json(chunk.get("usage")) or usage
-    trace.answered(backend, cost, time.perf_counter() - started)
-    return cost, usage
-
-
 # 5. render
 
 
@@ -349,70 +312,3 @@ def _render_whole(
     if as_stream:
         return StreamingResponse(completion_chunks(body), media_type="text/event-stream", headers=headers)
     return FastJSONResponse(body, headers=headers)
-
-
-def _render_stream(
-    relay: AsyncIterator[str], backend: str, decision: Decision, trace: RequestTrace
-) -> StreamingResponse:
-    """The streamed response: its cost header is the predicted one (the real cost comes last)."""
-    predicted = decision.candidate(backend)
-    cost = predicted.predicted_cost_usd if predicted and predicted.predicted_cost_usd is not None else 0.0
-    headers = routing_headers(decision, backend, trace.request_id, cost)
-    headers["x-routeyard-cost-usd"] = f"{cost:.8g} predicted"
-    return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
-
-
-async def _relay(
-    first: dict[str, Any],
-    chunks: Chunks,
-    backend: str,
-    started: float,
-    request: ChatCompletionRequest,
-    decision: Decision,
-    trace: RequestTrace,
-    runtime: GatewayRuntime,
-) -> AsyncIterator[str]:
-    """The SSE body: the upstream's chunks, settled and given ``routing`` at the last, an error chunk if
-    the upstream dies or stays silent for ``request_timeout_seconds``; logged once it ends, with the
-    status it ended with (see the module docstring; when the client left first the cost is unknown and
-    logged as 0, and nothing counts as saved)."""
-    status, usage = 200, Usage(0, 0, estimated=True)
-    gap = runtime.settings.request_timeout_seconds
-    try:
-        chunk: dict[str, Any] | None = first
-        while chunk is not None:
-            if "routeyard_cost_usd" in chunk:
-                cost, usage = _settle_last_chunk(chunk, backend, started, usage, trace)
-                chunk["routing"] = routing_object(decision, backend, cost, usage, trace)
-            chunk.pop("routeyard_replay", None)
-            yield sse({**chunk, "model": backend})
-            chunk = await _next_chunk(chunks, gap, backend)
-    except UpstreamError as exc:
-        status = exc.status
-        trace.failed(backend, exc, time.perf_counter() - started)
-        yield sse(exc.body())
-    except (asyncio.CancelledError, GeneratorExit):
-        # the client went away: the upstream's tokens so far are billed, but unknown to us
-        status = CLIENT_CLOSED
-        trace.abandoned(backend, time.perf_counter() - started)
-        raise
-    except Exception as exc:  # a bug must not leave the client waiting: end the stream with an error
-        status = 500
-        logger.error("request %s: stream relay failed (%s)", trace.request_id, type(exc).__name__)
-        yield sse(GatewayError("internal error").body())
-    finally:
-        if isinstance(chunks, AsyncGenerator):
-            await chunks.aclose()  # an abandoned stream's upstream response is closed now, not at GC
-        _log(runtime, request, decision, trace, status=status, backend=backend, usage=usage)
-    yield SSE_DONE
-
-
-async def _next_chunk(chunks: Chunks, gap: float, backend: str) -> dict[str, Any] | None:
-    """The stream's next chunk (None at its end); raises UpstreamTimeoutError after ``gap`` s of silence."""
-    try:
-        async with asyncio.timeout(gap):
-            return await anext(chunks, None)
-    except TimeoutError:
-        raise UpstreamTimeoutError(
-            f"backend {backend} sent nothing for {gap:g} s (request_timeout_seconds)"
-        ) from None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from routeyard.gateway.backends.backend import Usage
 from routeyard.gateway.errors import BackendUnavailableError, UpstreamError
-from routeyard.gateway.keys.virtual_key import Reservation
+from routeyard.gateway.keys.key_enforcement import KeyHold
 from routeyard.gateway.router import Decision
 from routeyard.gateway.usage import Attempt, RouteRecord, UsageLog
 from routeyard.gateway.wire import ChatCompletionRequest
@@ -36,7 +36,7 @@ class RequestTrace:
     attempts: list[Attempt] = field(default_factory=list)
     errors: list[UpstreamError] = field(default_factory=list)
     first_token_seconds: float | None = None
-    reservation: Reservation | None = None  # the virtual key's, until the request is logged and settled
+    key_hold: KeyHold | None = None  # the virtual key's reservation, until the request is logged
     logged: bool = False  # its record was written (log_request)
 
     def answered(
@@ -66,6 +66,12 @@ class RequestTrace:
         what the upstream billed is unknown, so it costs 0 here)."""
         self.attempts.append(Attempt(backend, "client_closed", 0.0, seconds))
 
+    def settle_key(self, usage: Usage | None) -> None:
+        """Settle the key's reservation, if one is held, at this request's $ and ``usage`` (once)."""
+        if self.key_hold is not None:
+            self.key_hold.settle(self.cost_usd, usage)
+            self.key_hold = None
+
     @property
     def cost_usd(self) -> float:
         """The $ of every call made so far."""
@@ -92,9 +98,11 @@ def log_request(
     route: str | None = None,
 ) -> None:
     """Record the request — answered by ``backend`` with ``usage``, or not (None) — in ``usage_log``
-    with HTTP ``status`` (never blocks), and log one line about it. The predicted quality recorded is the
-    candidate ``route``'s when given (a plan router's plan), else the answering backend's."""
+    with HTTP ``status`` (never blocks), settle its key's reservation, and log one line about it. The
+    predicted quality recorded is the candidate ``route``'s when given (a plan router's plan), else the
+    answering backend's."""
     trace.logged = True
+    trace.settle_key(usage)  # the key pays what the request cost (its reservation's tokens if no usage)
     chosen_name = route or backend
     chosen = decision.candidate(chosen_name) if chosen_name else None
     costs = [c.predicted_cost_usd for c in decision.candidates if c.predicted_cost_usd is not None]

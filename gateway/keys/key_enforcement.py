@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from routeyard.gateway.backends.backend import Backend, Usage
@@ -88,6 +89,18 @@ def predicted_cost(decision: Decision, request: ChatCompletionRequest, backends:
 def estimated_prompt_tokens(request: ChatCompletionRequest) -> int:
     """A cheap count of the prompt's tokens (4 characters each): rate limits need no tokenizer."""
     return sum(len(turn) for turn in request.prompt_turns()) // 4 + 4 * len(request.messages)
+
+
+@dataclass(frozen=True)
+class KeyHold:
+    """A request's reservation and the enforcer that settles it (``RequestTrace.key_hold``)."""
+
+    reservation: Reservation
+    enforcer: KeyEnforcer
+
+    def settle(self, cost_usd: float, usage: Usage | None) -> None:
+        """Settle the reservation at ``cost_usd`` $ and ``usage``'s tokens, in the background."""
+        self.enforcer.settle(self.reservation, cost_usd, usage)
 
 
 class KeyEnforcer:

@@ -1,0 +1,119 @@
+"""A stream relayed chunk by chunk: the upstream's chunks as SSE, settled and explained at the last one,
+logged once the stream ends.
+
+:func:`relayed_stream` answers once the first chunk arrived (the request lifecycle has fallen back
+along the ranking until then). After that nothing can be re-routed: an upstream failure, or a silence
+longer than ``request_timeout_seconds``, ends the stream with an error chunk; a client that leaves is
+logged with :data:`CLIENT_CLOSED` (its cost unknown, logged as 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+
+from routeyard.gateway.backends.backend import Usage
+from routeyard.gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from routeyard.gateway.explanation import routing_headers, routing_object
+from routeyard.gateway.request_trace import RequestTrace, log_request
+from routeyard.gateway.router import Decision
+from routeyard.gateway.runtime import GatewayRuntime
+from routeyard.gateway.sse import SSE_DONE, sse
+from routeyard.gateway.wire import ChatCompletionRequest
+
+logger = logging.getLogger("routeyard.gateway")
+CLIENT_CLOSED = 499  # the status logged for a stream the client abandoned (nginx's convention)
+Chunks = AsyncIterator[dict[str, Any]]
+
+
+def relayed_stream(
+    first: dict[str, Any],
+    chunks: Chunks,
+    backend: str,
+    started: float,
+    request: ChatCompletionRequest,
+    decision: Decision,
+    trace: RequestTrace,
+    runtime: GatewayRuntime,
+) -> StreamingResponse:
+    """The streamed response to a stream of ``backend`` whose ``first`` chunk arrived (a call begun at
+    ``started``), relayed by :func:`_relay`; its cost header is the predicted one (the real cost comes
+    last)."""
+    predicted = decision.candidate(backend)
+    cost = predicted.predicted_cost_usd if predicted and predicted.predicted_cost_usd is not None else 0.0
+    headers = routing_headers(decision, backend, trace.request_id, cost)
+    headers["x-routeyard-cost-usd"] = f"{cost:.8g} predicted"
+    relay = _relay(first, chunks, backend, started, request, decision, trace, runtime)
+    return StreamingResponse(relay, media_type="text/event-stream", headers=headers)
+
+
+async def _relay(
+    first: dict[str, Any],
+    chunks: Chunks,
+    backend: str,
+    started: float,
+    request: ChatCompletionRequest,
+    decision: Decision,
+    trace: RequestTrace,
+    runtime: GatewayRuntime,
+) -> AsyncIterator[str]:
+    """The SSE body: the upstream's chunks, settled and given ``routing`` at the last, an error chunk if
+    the upstream dies or stays silent for ``request_timeout_seconds``; logged once it ends, with the
+    status it ended with (see the module docstring; when the client left first the cost is unknown and
+    logged as 0, and nothing counts as saved)."""
+    status, usage = 200, Usage(0, 0, estimated=True)
+    gap = runtime.settings.request_timeout_seconds
+    try:
+        chunk: dict[str, Any] | None = first
+        while chunk is not None:
+            if "routeyard_cost_usd" in chunk:
+                cost, usage = _settle_last_chunk(chunk, backend, started, usage, trace)
+                chunk["routing"] = routing_object(decision, backend, cost, usage, trace)
+            chunk.pop("routeyard_replay", None)
+            yield sse({**chunk, "model": backend})
+            chunk = await _next_chunk(chunks, gap, backend)
+    except UpstreamError as exc:
+        status = exc.status
+        trace.failed(backend, exc, time.perf_counter() - started)
+        yield sse(exc.body())
+    except (asyncio.CancelledError, GeneratorExit):
+        # the client went away: the upstream's tokens so far are billed, but unknown to us
+        status = CLIENT_CLOSED
+        trace.abandoned(backend, time.perf_counter() - started)
+        raise
+    except Exception as exc:  # a bug must not leave the client waiting: end the stream with an error
+        status = 500
+        logger.error("request %s: stream relay failed (%s)", trace.request_id, type(exc).__name__)
+        yield sse(GatewayError("internal error").body())
+    finally:
+        if isinstance(chunks, AsyncGenerator):
+            await chunks.aclose()  # an abandoned stream's upstream response is closed now, not at GC
+        log_request(runtime.recorder, request, decision, trace, status=status, backend=backend, usage=usage)
+    yield SSE_DONE
+
+
+async def _next_chunk(chunks: Chunks, gap: float, backend: str) -> dict[str, Any] | None:
+    """The stream's next chunk (None at its end); raises UpstreamTimeoutError after ``gap`` s of silence."""
+    try:
+        async with asyncio.timeout(gap):
+            return await anext(chunks, None)
+    except TimeoutError:
+        raise UpstreamTimeoutError(
+            f"backend {backend} sent nothing for {gap:g} s (request_timeout_seconds)"
+        ) from None
+
+
+def _settle_last_chunk(
+    chunk: dict[str, Any], backend: str, started: float, usage: Usage, trace: RequestTrace
+) -> tuple[float, Usage]:
+    """A stream's last chunk (it carries ``routeyard_cost_usd``, removed here) noted in the trace: the
+    call's $ and its usage (the chunk's, else ``usage``)."""
+    cost = float(chunk.pop("routeyard_cost_usd"))
+    usage = Usage.from_json(chunk.get("usage")) or usage
+    trace.answered(backend, cost, time.perf_counter() - started)
+    return cost, usage
