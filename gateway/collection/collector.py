@@ -78,7 +78,7 @@ async def _outcome(row: PromptRow, name: str, backend: Backend, grader: Grader) 
         return _row(row, name, None, 0.0, None, type(exc).__name__), 0.0
     answer = reply_text(reply.body)
     try:
-        quality, grading_cost = await grader.grade(row, answer)
+        quality, grading_cost = await grader.grade(row, answer, name)
     except (UpstreamError, UngradableError) as exc:
         return _row(row, name, None, reply.cost_usd, answer, f"grader:{type(exc).__name__}"), reply.cost_usd
     return _row(row, name, quality, reply.cost_usd, answer, None), reply.cost_usd + grading_cost

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from routeyard.cli.arguments import names
@@ -15,7 +16,7 @@ from routeyard.gateway.assembly import build_backends
 from routeyard.gateway.backends.backend import Backend
 from routeyard.gateway.backends.connection_pools import ConnectionPools
 from routeyard.gateway.collection.collector import Progress, collect
-from routeyard.gateway.collection.grading import Grader, LlmGrader, ReferenceGrader
+from routeyard.gateway.collection.grading import Grader, LlmGrader, ReferenceGrader, load_judge_grader
 from routeyard.gateway.collection.outcome_file import OutcomeFile, open_outcome_file
 from routeyard.gateway.collection.prompt_file import PromptRow, read_prompts
 from routeyard.gateway.settings import GatewaySettings, load_settings
@@ -32,10 +33,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--config", type=Path, required=True, help="the gateway's routeyard.yaml")
     parser.add_argument("--prompts", type=Path, required=True, help=".jsonl, .csv or .parquet")
-    parser.add_argument("--out", type=Path, required=True, help=".csv or .jsonl (appended to)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help=".csv or .jsonl (appended to), or .parquet (rows journalled beside it, rewritten at the end)",
+    )
     parser.add_argument("--backends", type=names, help="comma-separated backend names (default: all)")
     parser.add_argument(
-        "--grader", default="reference", help="reference (the prompts' reference answers) or llm:<backend>"
+        "--grader",
+        default="reference",
+        help="reference (the prompts' reference answers), llm:<backend> (graded 0-10 by that backend) or "
+        "judge:<artifact> (scored by a learned judge from `routeyard train-judge`)",
     )
     parser.add_argument("--max-usd", type=float, help="stop once this many $ are spent")
     parser.add_argument("--concurrency", type=int, default=8, help="calls in flight per backend")
@@ -51,15 +60,13 @@ def run(args: argparse.Namespace) -> int:
     configured = [backend.name for backend in settings.backends]
     chosen = args.backends or tuple(configured)
     _check_known(chosen, configured, "--backends")
-    grader_backend = _grader_backend(args.grader)
-    if grader_backend is not None:
-        _check_known((grader_backend,), configured, "--grader")
+    grader = _grader_choice(args.grader, settings, configured)
     prompts = read_prompts(args.prompts)
-    if grader_backend is None:
+    if args.grader == "reference":
         _check_references(prompts, args.prompts)
     try:
         with open_outcome_file(args.out) as out:  # closing writes every row collected
-            progress = _collect(settings, prompts, chosen, grader_backend, out, args)
+            progress = _collect(settings, prompts, chosen, grader, out, args)
     except KeyboardInterrupt:
         print(f"\ninterrupted: every row collected is in {args.out}; re-run to continue", file=sys.stderr)
         return 130
@@ -67,25 +74,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+GraderChoice = Callable[[dict[str, Backend]], Grader]
+"""Makes the grader once the backends are built (an LLM grader calls one of them)."""
+
+
 def _collect(
     settings: GatewaySettings,
     prompts: list[PromptRow],
     chosen: tuple[str, ...],
-    grader_backend: str | None,
+    grader_choice: GraderChoice,
     out: OutcomeFile,
     args: argparse.Namespace,
 ) -> Progress:
     async def go() -> Progress:
         async with ConnectionPools() as pools:
             backends = build_backends(settings, pools)
-            grader: Grader = (
-                ReferenceGrader() if grader_backend is None else LlmGrader(backends[grader_backend])
-            )
             answering: dict[str, Backend] = {name: backends[name] for name in chosen}
             return await collect(
                 prompts,
                 answering,
-                grader,
+                grader_choice(backends),
                 out,
                 concurrency=args.concurrency,
                 max_usd=args.max_usd,
@@ -95,12 +103,21 @@ def _collect(
     return asyncio.run(go())
 
 
-def _grader_backend(grader: str) -> str | None:
+def _grader_choice(grader: str, settings: GatewaySettings, configured: list[str]) -> GraderChoice:
+    """The ``--grader`` asked for, checked now: a known backend, a learned judge that loads."""
+    kind, _, target = grader.partition(":")
     if grader == "reference":
-        return None
-    if grader.startswith("llm:") and grader.removeprefix("llm:"):
-        return grader.removeprefix("llm:")
-    raise ValueError(f"--grader must be 'reference' or 'llm:<backend>', not {grader!r}")
+        return lambda backends: ReferenceGrader()
+    if kind == "llm" and target:
+        _check_known((target,), configured, "--grader")
+        return lambda backends: LlmGrader(backends[target])
+    if kind == "judge" and target:
+        try:
+            judge = load_judge_grader(Path(target), settings.embedder, settings.cache_dir.expanduser())
+        except ValueError as exc:
+            raise ValueError(f"--grader: {exc}") from None  # the message names the artifact
+        return lambda backends: judge
+    raise ValueError(f"--grader must be 'reference', 'llm:<backend>' or 'judge:<artifact>', not {grader!r}")
 
 
 def _check_known(chosen: tuple[str, ...], configured: list[str], option: str) -> None:
@@ -117,7 +134,7 @@ def _check_references(prompts: list[PromptRow], path: Path) -> None:
         if row.reference is None:
             raise ValueError(
                 f"{path}: column 'reference', row {index}: empty, and --grader reference needs one "
-                "(or grade with --grader llm:<backend>)"
+                "(or grade with --grader llm:<backend> or judge:<artifact>)"
             )
 
 
