@@ -148,8 +148,13 @@ def _secret(variable: str | None) -> str | None:
     return value or None
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> GatewaySettings:
-    """Settings from the YAML file at ``path`` (none: defaults), env and ``overrides``; raises ConfigError."""
+def load_settings(
+    path: str | Path | None = None, *, secrets: bool = True, **overrides: Any
+) -> GatewaySettings:
+    """Settings from the YAML file at ``path`` (none: defaults), env and ``overrides``; raises ConfigError.
+
+    ``secrets=False`` skips the checks that the key variables are set (:func:`secret_problems`): for
+    commands that read the routing of a config without serving it (``routeyard replay --config``)."""
     source = str(path) if path is not None else "<defaults>"
     raw: dict[str, Any] = {}
     if path is not None:
@@ -165,14 +170,14 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> GatewaySe
     except ValidationError as exc:
         problems = [f"{where or '<root>'}: {message}" for where, message in validation_problems(exc)]
         raise ConfigError(source, problems) from exc
-    problems = reference_problems(settings)
+    problems = reference_problems(settings) + (secret_problems(settings) if secrets else [])
     if problems:
         raise ConfigError(source, problems)
     return settings
 
 
 def reference_problems(settings: GatewaySettings) -> list[str]:
-    """Every name, file or variable the settings refer to that does not exist."""
+    """Every name or file the settings refer to that does not exist."""
     problems: list[str] = []
     backends = {b.name for b in settings.backends}
     routers = {r.name for r in settings.routers}
@@ -191,6 +196,12 @@ def reference_problems(settings: GatewaySettings) -> list[str]:
         ("redis://", "rediss://", "unix://")
     ):
         problems.append("redis_url: must start with redis://, rediss:// or unix://")
+    return problems
+
+
+def secret_problems(settings: GatewaySettings) -> list[str]:
+    """Every key variable the settings name that is unset or empty."""
+    problems = []
     if settings.client_keys_env and not settings.client_keys():
         problems.append(f"client_keys_env: environment variable {settings.client_keys_env} is unset or empty")
     for field in ("admin_key_env", "request_id_secret_env"):

@@ -11,6 +11,7 @@ package (or in another distribution, through the entry-point group ``routeyard.r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -18,6 +19,14 @@ from routeyard.gateway.backends.backend import Backend
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.router import Router
 from routeyard.registry import ConfiguredKind, KindConfig, Registry, UnknownKindError
+
+if TYPE_CHECKING:
+    from routeyard.evaluation.replayed_routers import DeployedRouter
+    from routeyard.gateway.deployed_replay import OfflineRouterContext
+
+
+class NotReplayableError(ValueError):
+    """A configured router that an outcome table cannot replay offline; the message says why."""
 
 
 class RouterConfig(KindConfig):
@@ -30,6 +39,14 @@ class RouterConfig(KindConfig):
         ``backends``, the gateway's backend names; a missing or damaged artifact manifest), one sentence
         each; [] when nothing is. Reads manifests, never loads a model."""
         return []
+
+    def replayed(self, offline: OfflineRouterContext) -> DeployedRouter:
+        """This router as ``routeyard replay --config`` scores it on ``offline``'s table, through the
+        decision functions the gateway calls (``routeyard.evaluation.deployed_routers``).
+
+        Raises :class:`NotReplayableError` when the table cannot replay it (the default: a kind that
+        does not say how), ``ValueError`` when the config does not fit its artifact."""
+        raise NotReplayableError(f"the {self.kind!r} router kind has no offline replay")
 
 
 @dataclass(frozen=True)

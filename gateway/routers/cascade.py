@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import Field
 
+from routeyard.evaluation import deployed_routers
 from routeyard.gateway.backends.backend import Backend, Reply
 from routeyard.gateway.backends.chat_completer import BackendCompleter
 from routeyard.gateway.errors import NoBackendFitsError, UpstreamError, UpstreamRejectedError
 from routeyard.gateway.router import Decision
-from routeyard.gateway.routers import ROUTER_KINDS, RouterContext, RouterKind
+from routeyard.gateway.routers import ROUTER_KINDS, NotReplayableError, RouterContext, RouterKind
 from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter, predictive_router
 from routeyard.gateway.walk import Step, Walk, answer_of
 from routeyard.gateway.wire import RoutingOptions
@@ -42,6 +43,9 @@ from routeyard.judges.judge import Answer, Judge, Judgement, failed_judgement
 from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, JudgeContext, build_judge
 from routeyard.policy.cascade import cascade_order, should_escalate
 from routeyard.registry import kind_union
+
+if TYPE_CHECKING:
+    from routeyard.gateway.deployed_replay import OfflineRouterContext
 
 
 class CascadeRouter:
@@ -188,6 +192,31 @@ class CascadeRouterConfig(ArtifactRouterConfig):
         """``order`` names backends that are not in ``backends``."""
         unknown = sorted(set(self.order) - backends)
         return [f"order names unknown backends {unknown}"] if unknown else []
+
+    def replayed(self, offline: OfflineRouterContext) -> deployed_routers.CascadeRouter:
+        """The cascade walked over the recorded answers: its judge scores them, the artifact's predicted
+        costs order the steps (or ``order`` does) and decide each escalation within ``budget_usd``."""
+        if self.judge is None:
+            raise ValueError("a cascade needs a judge")
+        predictions = self.offline_predictions(offline)
+        scores, judge_cost = offline.judge_scores(self.judge, self.model_of())
+        columns = (offline.column(backend) for backend in self.order)
+        order = tuple(c for c in columns if c is not None and predictions.allowed[c])
+        if self.order and not order:
+            raise NotReplayableError(f"no backend of its order ({', '.join(self.order)}) is in the table")
+        table = offline.table
+        return deployed_routers.CascadeRouter(
+            self.name,
+            predictions.cost,
+            table.quality,
+            table.cost,
+            scores,
+            judge_cost,
+            predictions.allowed,
+            order,
+            self.threshold,
+            self.budget_usd,
+        )
 
 
 def judge_context(context: RouterContext) -> JudgeContext:

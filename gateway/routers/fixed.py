@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from routeyard.evaluation import deployed_routers
 from routeyard.gateway.errors import NoBackendFitsError
 from routeyard.gateway.router import Candidate, Decision
-from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
+from routeyard.gateway.routers import (
+    ROUTER_KINDS,
+    NotReplayableError,
+    RouterConfig,
+    RouterContext,
+    RouterKind,
+)
 from routeyard.gateway.wire import RoutingOptions
+
+if TYPE_CHECKING:
+    from routeyard.gateway.deployed_replay import OfflineRouterContext
 
 
 class FixedRouter:
@@ -37,6 +47,14 @@ class FixedRouterConfig(RouterConfig):
     def problems(self, backends: set[str]) -> list[str]:
         """``backend`` must be one of ``backends``."""
         return [] if self.backend in backends else [f"backend {self.backend!r} is not a configured backend"]
+
+    def replayed(self, offline: OfflineRouterContext) -> deployed_routers.FixedRouter:
+        """Every prompt to ``backend``."""
+        column = offline.column(self.backend)
+        if column is None:
+            raise NotReplayableError(f"its backend {self.backend} is not in the table")
+        table = offline.table
+        return deployed_routers.FixedRouter(self.name, column, table.quality, table.cost, self.backend)
 
 
 def build_fixed_router(config: FixedRouterConfig, context: RouterContext) -> FixedRouter:

@@ -41,14 +41,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 from pydantic import Field
 
+from routeyard.evaluation import deployed_routers
+from routeyard.evaluation.plan_outcomes import plan_table
 from routeyard.gateway.backends.backend import Reply
 from routeyard.gateway.errors import UpstreamError, UpstreamRejectedError
 from routeyard.gateway.router import Decision
-from routeyard.gateway.routers import ROUTER_KINDS, RouterContext, RouterKind
+from routeyard.gateway.routers import ROUTER_KINDS, NotReplayableError, RouterContext, RouterKind
 from routeyard.gateway.routers.cascade import AnyJudgeConfig, judge_context
 from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter
 from routeyard.gateway.walk import PlanWalk, Step, answer_of
@@ -58,6 +61,9 @@ from routeyard.judges.kinds import build_judge
 from routeyard.judges.kinds.agreement import judge_pair, judge_safely
 from routeyard.judges.kinds.heuristics import HeuristicsJudgeConfig
 from routeyard.policy.plans import AgreementPlan, Plan, SinglePlan, keeps_first, plan_from_spec
+
+if TYPE_CHECKING:
+    from routeyard.gateway.deployed_replay import OfflineRouterContext
 from routeyard.predictor.artifact import Manifest, load_artifact
 
 Call = Callable[[str], Awaitable[Reply]]
@@ -97,6 +103,7 @@ class PlanRouter:
         *,
         threshold: float = 0.5,
         backend_of: Mapping[str, str] | None = None,
+        exclude: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.name = name
         self.plans = dict(plans)
@@ -104,6 +111,7 @@ class PlanRouter:
         self.threshold = threshold
         self._ranking = ranking
         self._backend_of = dict(backend_of or {})
+        self.exclude = tuple(exclude)
 
     def backends_of(self, plan: Plan) -> tuple[str, ...]:
         """The backends ``plan`` may call, in its models' order."""
@@ -119,7 +127,7 @@ class PlanRouter:
 
     async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
         """The usable plans ranked by willingness to pay; raises NoBackendFitsError when none is left."""
-        usable = self.usable_plans(available, options.exclude)
+        usable = self.usable_plans(available, (*self.exclude, *options.exclude))
         # the ranking's routes are plans: exclusion by backend is done here, by plan
         return await self._ranking.decide(turns, options.model_copy(update={"exclude": []}), usable)
 
@@ -260,6 +268,40 @@ class PlanRouterConfig(ArtifactRouterConfig):
             "backends after the models or map them with `backends: {model: backend}`"
         ]
 
+    def replayed(self, offline: OfflineRouterContext) -> deployed_routers.WillingnessToPayRouter:
+        """Willingness-to-pay routing among the plans the table can serve (every backend a plan calls is
+        in it and not excluded), scored on their outcomes computed from the recorded answers, with the
+        ``fallback`` judge's verdicts (≥ ``threshold``) where agreement cannot tell."""
+        predicted, manifest = offline.predict(self.artifact)
+        mapped = [_mapped(plan, self.backends) for plan in plans_of(manifest)]
+        usable = [
+            j
+            for j, plan in enumerate(mapped)
+            if all(offline.column(b) is not None and b not in self.exclude for b in plan.models)
+        ]
+        if not usable:
+            raise NotReplayableError("no plan of its artifact calls only backends the table has")
+        scores, _cost = offline.judge_scores(self.fallback, self.model_of())
+        accepts = np.nan_to_num(scores, nan=-np.inf) >= self.threshold
+        outcomes = plan_table(offline.table, tuple(mapped[j] for j in usable), fallback_accepts=accepts)
+        return deployed_routers.WillingnessToPayRouter(
+            self.name,
+            predicted.quality[:, usable],
+            predicted.cost[:, usable],
+            outcomes.table.quality,
+            outcomes.table.cost,
+            np.ones(len(usable), dtype=bool),
+            self.willingness_to_pay,
+        )
+
+
+def _mapped(plan: Plan, backend_of: Mapping[str, str]) -> Plan:
+    """``plan`` calling backends: its models renamed by ``backend_of`` (a model not in it keeps its name)."""
+    if isinstance(plan, SinglePlan):
+        return SinglePlan(backend_of.get(plan.model, plan.model))
+    first, second, escalate_to = (backend_of.get(m, m) for m in (plan.first, plan.second, plan.escalate_to))
+    return AgreementPlan(first, second, escalate_to)
+
 
 def build_plan_router(config: PlanRouterConfig, context: RouterContext) -> PlanRouter:
     """The plan router ``config`` describes. Raises ValueError (ArtifactError among them) when the
@@ -277,6 +319,7 @@ def build_plan_router(config: PlanRouterConfig, context: RouterContext) -> PlanR
         build_judge(config.fallback, judge_context(context)),
         threshold=config.threshold,
         backend_of=config.backends,
+        exclude=config.exclude,
     )
     if not router.usable_plans(set(context.backends)):
         raise ValueError("no plan of its artifact has every model it calls among the configured backends")

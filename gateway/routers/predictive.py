@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field, field_validator
 
+from routeyard.evaluation import deployed_routers
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.errors import NoBackendFitsError
 from routeyard.gateway.router import Assessment, Candidate, Decision
@@ -31,12 +34,15 @@ from routeyard.predictor.embedder import embedding_text
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.quality_predictor import QualityPredictor
 
+if TYPE_CHECKING:
+    from routeyard.gateway.deployed_replay import ArtifactPredictions, OfflineRouterContext
+
 
 class PredictiveRouter:
     """Willingness-to-pay routing on a predictor's quality and cost (see the module docstring).
 
     ``backend_of`` maps the predictor's model names to backend names; models without a backend are
-    never chosen.
+    never chosen, nor are the backends in ``exclude``.
     """
 
     def __init__(
@@ -47,8 +53,10 @@ class PredictiveRouter:
         *,
         willingness_to_pay: float = math.inf,
         backend_of: dict[str, str] | None = None,
+        exclude: Collection[str] = (),
     ) -> None:
         self.name = name
+        self.exclude = frozenset(exclude)
         self.predictor = predictor
         self.willingness_to_pay = willingness_to_pay
         self._batcher = batcher
@@ -67,7 +75,8 @@ class PredictiveRouter:
         start = time.perf_counter()
         prediction = await self._batcher.predict(embedding_text(turns), self.predictor)
         quality, cost = prediction.quality[0], prediction.cost[0]
-        allowed = np.array([b in available and b not in options.exclude for b in self.backends])
+        refused = self.exclude.union(options.exclude)
+        allowed = np.array([b in available and b not in refused for b in self.backends])
         if options.max_cost_usd is not None:
             allowed &= cost <= options.max_cost_usd
         if options.min_quality is not None:
@@ -100,12 +109,14 @@ class ArtifactRouterConfig(RouterConfig):
 
     ``artifact``: a predictor artifact from ``routeyard train`` whose model names are backend names, or
     are mapped to them by ``backends`` (model → backend). ``willingness_to_pay``: $ per unit quality
-    (``inf``: the best quality, whatever it costs).
+    (``inf``: the best quality, whatever it costs). ``exclude``: backends this router never routes to
+    (kept for other routers and for clients that name them).
     """
 
     artifact: Path
     willingness_to_pay: float = Field(default=math.inf, ge=0.0)
     backends: dict[str, str] = Field(default_factory=dict)
+    exclude: list[str] = Field(default_factory=list)
 
     def problems(self, backends: set[str]) -> list[str]:
         """The artifact's and the mapping's problems."""
@@ -131,9 +142,21 @@ class ArtifactRouterConfig(RouterConfig):
         ]
 
     def mapping_problems(self, backends: set[str]) -> list[str]:
-        """``self.backends`` maps models to names that are not in ``backends``."""
-        unknown = sorted(set(self.backends.values()) - backends)
-        return [f"backends maps to unknown backends {unknown}"] if unknown else []
+        """``self.backends`` maps models to, or ``exclude`` names, names that are not in ``backends``."""
+        problems = []
+        if unknown := sorted(set(self.backends.values()) - backends):
+            problems.append(f"backends maps to unknown backends {unknown}")
+        if unknown := sorted(set(self.exclude) - backends):
+            problems.append(f"exclude names unknown backends {unknown}")
+        return problems
+
+    def offline_predictions(self, offline: OfflineRouterContext) -> ArtifactPredictions:
+        """The artifact's predictions over ``offline``'s table, for replaying this router."""
+        return offline.artifact_predictions(self.artifact, self.backends, self.exclude)
+
+    def model_of(self) -> dict[str, str]:
+        """Backend → the artifact's model name, for the backends ``backends`` renames."""
+        return {backend: model for model, backend in self.backends.items()}
 
 
 class PredictiveRouterConfig(ArtifactRouterConfig):
@@ -154,6 +177,22 @@ class PredictiveRouterConfig(ArtifactRouterConfig):
         """An artifact of another predictor kind than ``kind``, and the models' problems."""
         mismatch = kind_mismatch(self.kind, manifest.kind)
         return ([mismatch] if mismatch else []) + super().manifest_problems(manifest, backends)
+
+    def replayed(self, offline: OfflineRouterContext) -> deployed_routers.WillingnessToPayRouter:
+        """Willingness-to-pay routing on the artifact's predictions at the configured w."""
+        predictions = self.offline_predictions(offline)
+        if mismatch := kind_mismatch(self.kind, predictions.manifest.kind):
+            raise ValueError(mismatch)
+        table = offline.table
+        return deployed_routers.WillingnessToPayRouter(
+            self.name,
+            predictions.quality,
+            predictions.cost,
+            table.quality,
+            table.cost,
+            predictions.allowed,
+            self.willingness_to_pay,
+        )
 
 
 def kind_mismatch(kind: str, artifact_kind: str) -> str | None:
@@ -181,6 +220,7 @@ def predictive_router(
         context.batcher,
         willingness_to_pay=config.willingness_to_pay,
         backend_of=config.backends,
+        exclude=config.exclude,
     )
     if not set(router.backends) & set(context.backends):
         raise ValueError("none of its predictor's models is a configured backend")

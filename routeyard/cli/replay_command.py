@@ -10,6 +10,10 @@ cascade curve ``cascade judge=<name>`` and its measured error rates.
 the recorded answers): the router ``agreement`` (the Zero router over every plan) and, for each kind of
 ``--train``, a predictor trained on the plans' train outcomes, ``wtp-plan-<kind>``. Every router's AIQ
 gain over the Zero router gets a paired bootstrap interval (``--bootstrap N`` resamples, 0: none).
+
+``--config routeyard.yaml`` replays a gateway config's routers as deployed
+(:mod:`routeyard.cli.replay_config`): the table is narrowed to its backends, each router's curve is
+named as configured, and the report gives its operating point and the config's SHA-256.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from routeyard.cli.predictor_options import (
     check_predictor_options,
     predictor_parameters,
 )
+from routeyard.cli.replay_config import ReplayedConfig, replayed_config
 from routeyard.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, LEVEL
 from routeyard.evaluation.learned import judge_scores, learned_predictions
 from routeyard.evaluation.plan_outcomes import PlanTable, candidate_plans, plan_table
@@ -56,6 +61,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Score routers on each dataset's test split (seed 42, 70/30) of an outcome table.",
     )
     add_table_arguments(parser)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="a gateway config (routeyard.yaml): replay its routers as deployed (w, mapping, excludes, "
+        "cascade judge/order/threshold/budget) on the table narrowed to its backends, with its embedder",
+    )
     parser.add_argument("--datasets", type=names, help="comma-separated datasets (default: all)")
     parser.add_argument(
         "--routers",
@@ -119,7 +130,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     judged = bool(args.judge or args.train_judge)
-    table = load_table(args.data, args.format, with_responses=judged or args.plans)
+    table = load_table(args.data, args.format, with_responses=judged or args.plans or bool(args.config))
+    config = _replayed_config(table, args) if args.config else None
+    if config is not None:
+        table = config.deployment.table
     selections: dict[str, dict[str, Any]] = {}
     predictions = _learned_predictions(table, args, selections)
     if args.predictions is not None:
@@ -131,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         ("judged", bool(judge_scores)),
         ("agreement", plans is not None),
         ("plan-predictions", bool(plan_predictions)),
+        ("deployed", config is not None and bool(config.deployment.routers)),
     )
     routers = (*args.routers, *(r for r, given in wanted if given and r not in args.routers))
     settings = ReplaySettings(
@@ -147,15 +162,28 @@ def run(args: argparse.Namespace) -> int:
         judge_scores=tuple(judge_scores),
         plans=plans,
         plan_predictions=tuple(plan_predictions),
+        deployed=config.deployment.routers if config is not None else (),
         progress=sys.stderr.isatty(),
     )
-    report = replace(report, selections=selections)
+    deployment = config.report(report) if config is not None else None
+    report = replace(report, selections=selections, deployment=deployment)
     args.out.mkdir(parents=True, exist_ok=True)
     write_markdown(report, args.out / "report.md")
     write_json(report, args.out / "report.json")
     write_curves_png(report, args.out / "curves.png")
     _print_summary(report, args.out)
     return 0
+
+
+def _replayed_config(table: OutcomeTable, args: argparse.Namespace) -> ReplayedConfig:
+    config = replayed_config(
+        args.config, table, seed=args.seed, datasets=args.datasets, cached=not args.no_cache
+    )
+    for name, why in config.deployment.skipped.items():
+        _warn(f"router {name} is not replayed: {why}")
+    if config.deployment.missing_backends:
+        _warn(f"backends of {args.config} the table lacks: {', '.join(config.deployment.missing_backends)}")
+    return config
 
 
 def _learned_predictions(
@@ -234,6 +262,12 @@ def _print_summary(report: ReplayReport, out: Path) -> None:
     for result in report.datasets:
         for note in dataset_notes(result):
             print(f"note ({result.dataset}): {note}")
+    if report.deployment is not None:
+        print(f"config {report.deployment.path} (sha256 {report.deployment.sha256[:12]}…), operating points:")
+        for point in report.deployment.operating_points:
+            if point.dataset == "pooled":
+                where = f"${point.cost:.6g}/prompt  quality {point.quality:.4f}"
+                print(f"  {point.router:<22} {point.label:<10} {where}")
     for judge in pooled.judges:
         r = judge.rates
         print(

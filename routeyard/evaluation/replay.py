@@ -33,11 +33,13 @@ from routeyard.evaluation.bootstrap import (
     gain_replicates,
     resample_weights,
 )
+from routeyard.evaluation.deployed_routers import DeployedConfig
 from routeyard.evaluation.hull import Hull, nondecreasing_hull
 from routeyard.evaluation.plan_outcomes import PlanTable
 from routeyard.evaluation.points import Curve, single_model_curve
 from routeyard.evaluation.replayed_routers import (
     ROUTERS,
+    DeployedRouter,
     JudgeScores,
     Predictions,
     ReplaySettings,
@@ -90,7 +92,8 @@ class DatasetResult:
 class ReplayReport:
     """The scores, and, for each router trained on the fly (by curve name, ``wtp-knn``), how its
     hyperparameters were chosen: ``{"summary": one line, "record": the manifest's selection record}``,
-    the Zero guard included (filled by the caller that trained them)."""
+    the Zero guard included (filled by the caller that trained them); ``deployment`` is the gateway
+    config replayed, if one was (filled by its caller too)."""
 
     source: str
     settings: ReplaySettings
@@ -98,6 +101,7 @@ class ReplayReport:
     pooled: DatasetResult
     repairs: tuple[str, ...]
     selections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deployment: DeployedConfig | None = None
 
 
 def replay(
@@ -108,6 +112,7 @@ def replay(
     judge_scores: tuple[JudgeScores, ...] = (),
     plans: PlanTable | None = None,
     plan_predictions: tuple[Predictions, ...] = (),
+    deployed: tuple[DeployedRouter, ...] = (),
     progress: bool = False,
 ) -> ReplayReport:
     """Score ``settings.routers`` on every selected dataset of ``table`` and pool the results.
@@ -117,13 +122,16 @@ def replay(
     ``judge_scores``, whose error rates on the test answers each dataset reports. The ``agreement`` router
     needs ``plans`` (a plan table over ``table``'s rows and models); the ``plan-predictions`` router
     gives one curve ``wtp-plan-<name>`` per set of ``plan_predictions`` ((n, plans) each, columns in the
-    plan table's order). Raises ``ValueError`` for an unknown router or dataset, a router without its
+    plan table's order). The ``deployed`` router gives one curve per router of ``deployed``, named as
+    configured. Raises ``ValueError`` for an unknown router or dataset, a router without its
     inputs, predictions, scores or plans that do not fit the table, repeated prediction names, or a
     dataset with no test rows.
     """
     predictions = (predictions,) if isinstance(predictions, Predictions) else tuple(predictions)
     _check(table, settings, predictions, judge_scores)
     _check_plans(table, settings, plans, plan_predictions)
+    if "deployed" in settings.routers and not deployed:
+        raise ValueError("the 'deployed' router needs the routers of a gateway config")
     splits = split_by_dataset(table, seed=settings.seed)
     names = settings.datasets or tuple(splits)
     results, replicates = [], []
@@ -132,7 +140,7 @@ def replay(
         if len(split.test) == 0:
             raise ValueError(f"dataset {name!r} has no test prompts")
         data = RouterInputs(
-            table, split.train, split.test, predictions, judge_scores, plans, plan_predictions
+            table, split.train, split.test, predictions, judge_scores, plans, plan_predictions, deployed
         )
         result, gains = _score_dataset(data, name, settings)
         results.append(result)

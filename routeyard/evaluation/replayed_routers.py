@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED
 
 DEFAULT_ROUTERS = ("oracle", "perfect", "zero", "random", "cascade")
-ROUTERS = (*DEFAULT_ROUTERS, "predictions", "judged", "agreement", "plan-predictions")
+ROUTERS = (*DEFAULT_ROUTERS, "predictions", "judged", "agreement", "plan-predictions", "deployed")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,24 @@ class JudgeScores:
 
     scores: FloatArray
     name: str = "judge"
+
+
+class DeployedRouter(Protocol):
+    """A router of a gateway config, replayed (``routeyard.evaluation.deployed_routers``): its curve over
+    the replay's sweep and its operating point (its configured setting), on rows of the table."""
+
+    @property
+    def name(self) -> str:
+        """The router's name in the config."""
+        ...
+
+    def curve(self, rows: IndexArray, settings: ReplaySettings) -> Curve:
+        """The router's points on ``rows``, one per setting of the sweep."""
+        ...
+
+    def operating_point(self, rows: IndexArray) -> Curve:
+        """The one point of the router's configured setting on ``rows``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,7 @@ class RouterInputs:
     judge_scores: tuple[JudgeScores, ...] = ()
     plans: PlanTable | None = None
     plan_predictions: tuple[Predictions, ...] = ()
+    deployed: tuple[DeployedRouter, ...] = ()
 
     def test_arrays(self) -> tuple[FloatArray, FloatArray]:
         return self.table.quality[self.test], self.table.cost[self.test]
@@ -173,6 +193,11 @@ def _wtp_curves(
     ]
 
 
+def _deployed(data: RouterInputs, settings: ReplaySettings) -> list[Curve]:
+    """Each router of a gateway config as deployed, under its config name."""
+    return [router.curve(data.test, settings) for router in data.deployed]
+
+
 BUILDERS: dict[str, RouterBuilder] = {
     "oracle": _oracle,
     "zero": _zero,
@@ -183,6 +208,7 @@ BUILDERS: dict[str, RouterBuilder] = {
     "judged": _judged,
     "agreement": _agreement,
     "plan-predictions": _plan_predicted,
+    "deployed": _deployed,
 }
 
 

@@ -48,24 +48,34 @@ class CascadeStops:
     total_cost: FloatArray
 
 
-def walk_cascade(accepted: BoolArray, step_cost: FloatArray, budget: float) -> CascadeStops:
+def walk_cascade(
+    accepted: BoolArray, step_cost: FloatArray, budget: float, planned_cost: FloatArray | None = None
+) -> CascadeStops:
     """Run :func:`should_escalate` over recorded cascades, for all prompts at once.
 
     Args:
         accepted: (n, k) judge verdict on each step's answer, steps in cascade order.
         step_cost: (n, k) $ cost of each step, ≥ 0, in cascade order.
         budget: $ per prompt.
+        planned_cost: (n, k) the cost each step is *expected* to have when deciding whether to call it,
+            as the gateway decides with predicted costs; default ``step_cost`` (the recorded truth).
 
-    Because costs are non-negative, "every step so far fitted the budget" is the same as "the running
-    total up to this step fits", so the stop is the earlier of the first accepted step and the last
-    step whose running total fits (never before step 0). That equals applying :func:`should_escalate`
-    step by step (tested), in O(n k) without a Python loop over steps.
+    A step j ≥ 1 is called when step j − 1 was rejected and what was spent so far plus
+    ``planned_cost[:, j]`` fits the budget; the stop is the earlier of the first accepted step and the
+    step before the first one that does not fit (never before step 0). With ``planned_cost = step_cost``
+    and non-negative costs that is "the last step whose running total fits". Equal to applying
+    :func:`should_escalate` step by step (tested), in O(n k) without a Python loop over steps.
     """
     if accepted.shape != step_cost.shape or accepted.ndim != 2 or accepted.shape[1] == 0:
         raise ValueError(f"accepted {accepted.shape} and step_cost {step_cost.shape} must be (n, k), k ≥ 1")
+    planned = step_cost if planned_cost is None else planned_cost
+    if planned.shape != step_cost.shape:
+        raise ValueError(f"planned_cost {planned.shape} must be like step_cost {step_cost.shape}")
     n, k = accepted.shape
     running = np.cumsum(step_cost, axis=1)
     first_accept = np.where(accepted.any(axis=1), accepted.argmax(axis=1), k - 1)
-    last_affordable = np.maximum((running <= budget).sum(axis=1) - 1, 0)
+    unaffordable = running[:, :-1] + planned[:, 1:] > budget  # (n, k - 1): step j + 1 does not fit
+    unaffordable = np.concatenate([unaffordable, np.ones((n, 1), dtype=bool)], axis=1)  # stop at k − 1
+    last_affordable = unaffordable.argmax(axis=1)
     stopped_at = np.minimum(first_accept, last_affordable).astype(np.intp)
     return CascadeStops(stopped_at=stopped_at, total_cost=running[np.arange(n), stopped_at])

@@ -307,6 +307,22 @@ def test_the_circuit_breaker_stops_calling_an_upstream_that_keeps_failing(
         server.__exit__(None, None, None)
 
 
+def test_a_router_never_routes_to_the_backends_its_config_excludes(upstream, artifact, tmp_path, monkeypatch):
+    settings = gateway_settings(upstream.url, artifact)
+    excluding = {"name": "router-thrifty", "kind": "knn", "artifact": str(artifact), "exclude": ["dear"]}
+    settings["routers"].append(excluding)
+    _app, server = start_gateway(settings, tmp_path, monkeypatch)
+    try:
+        reply, headers = ask(server, "router-thrifty", POEMS[0])  # a poem: only the dear model is right
+        assert headers["x-routeyard-backend"] == "cheap"
+        allowed = {c["backend"]: c["allowed"] for c in reply.model_extra["routing"]["candidates"]}
+        assert allowed == {"cheap": True, "dear": False}
+        assert ask(server, "router-knn", POEMS[0])[1]["x-routeyard-backend"] == "dear"  # others still may
+        assert ask(server, "dear", "named directly")[1]["x-routeyard-backend"] == "dear"
+    finally:
+        server.__exit__(None, None, None)
+
+
 def test_client_keys_are_required_when_configured(upstream, artifact, tmp_path, monkeypatch):
     monkeypatch.setenv("GATEWAY_KEYS", "key-one,key-two")
     settings = gateway_settings(upstream.url, artifact, client_keys_env="GATEWAY_KEYS")

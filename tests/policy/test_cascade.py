@@ -6,12 +6,14 @@ from hypothesis.extra.numpy import arrays
 from routeyard.policy.cascade import cascade_order, should_escalate, walk_cascade
 
 
-def stepwise(accepted, step_cost, budget):
-    """The live gateway's loop: call step 0, then escalate while should_escalate says so."""
+def stepwise(accepted, step_cost, budget, planned_cost=None):
+    """The live gateway's loop: call step 0, then escalate while should_escalate says so, deciding on
+    each next step's planned (predicted) cost and paying its real one."""
+    planned_cost = step_cost if planned_cost is None else planned_cost
     stops, totals = [], []
-    for verdicts, costs in zip(accepted, step_cost, strict=True):
+    for verdicts, costs, planned in zip(accepted, step_cost, planned_cost, strict=True):
         step, spent = 0, costs[0]
-        while step + 1 < len(costs) and should_escalate(verdicts[step], spent, costs[step + 1], budget):
+        while step + 1 < len(costs) and should_escalate(verdicts[step], spent, planned[step + 1], budget):
             step += 1
             spent += costs[step]
         stops.append(step)
@@ -34,6 +36,25 @@ def test_walk_equals_the_step_by_step_rule(case):
     stops, totals = stepwise(accepted, cost, budget)
     assert walked.stopped_at.tolist() == stops
     np.testing.assert_allclose(walked.total_cost, totals)
+
+
+@given(cascades(), st.randoms(use_true_random=False))
+def test_walk_on_predicted_costs_equals_the_gateways_loop(case, random):
+    accepted, cost, budget = case
+    planned = np.array([[random.randint(0, 50) / 1000 for _ in row] for row in cost]).reshape(cost.shape)
+    walked = walk_cascade(accepted, cost, budget, planned_cost=planned)
+    stops, totals = stepwise(accepted, cost, budget, planned)
+    assert walked.stopped_at.tolist() == stops
+    np.testing.assert_allclose(walked.total_cost, totals)
+
+
+def test_a_cheap_prediction_lets_a_dear_call_through_and_a_dear_one_stops_a_cheap_call():
+    accepted = np.zeros((2, 2), dtype=bool)
+    cost = np.array([[0.1, 0.5], [0.1, 0.01]])
+    planned = np.array([[0.1, 0.05], [0.1, 0.5]])
+    stops = walk_cascade(accepted, cost, budget=0.2, planned_cost=planned)
+    assert stops.stopped_at.tolist() == [1, 0]
+    assert stops.total_cost.tolist() == [0.6, 0.1]
 
 
 def test_first_model_always_called_even_over_budget():

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from routeyard.evaluation.bootstrap import LEVEL, GainInterval
+from routeyard.evaluation.deployed_routers import DeployedConfig
 from routeyard.evaluation.points import Curve
 from routeyard.evaluation.replay import DatasetResult, ReplayReport, RouterResult
 from routeyard.evaluation.report.notes import dataset_notes, pooled_notes
@@ -61,10 +62,42 @@ def render_markdown(report: ReplayReport) -> str:
         lines += [f"- {name}: {chosen['summary']}" for name, chosen in report.selections.items()]
     if report.repairs:
         lines += ["", "Repairs made while loading:", *(f"- {r}" for r in report.repairs)]
+    if report.deployment is not None:
+        lines += ["", *_deployment_section(report.deployment)]
     lines += ["", *_dataset_section(report.pooled, pooled_notes(report))]
     for result in report.datasets:
         lines += ["", *_dataset_section(result, dataset_notes(result))]
     return "\n".join(lines) + "\n"
+
+
+def _deployment_section(deployment: DeployedConfig) -> list[str]:
+    """The config replayed: its file and hash, each router's operating point, what was left out."""
+    lines = [
+        "## Deployed config",
+        "",
+        f"Config `{deployment.path}` (SHA-256 `{deployment.sha256}`): its routers replayed as configured "
+        "(artifact, willingness to pay, backend mapping, excludes; a cascade's judge, order, threshold "
+        "and budget), through the gateway's decision functions. Each router's curve is its sweep (w "
+        "grid, or cascade budgets) in the tables below, under its config name; its **operating point** "
+        "is where its configured setting lands.",
+        "",
+        "| router | dataset | setting | $ per prompt | quality |",
+        "|---|---|---|---:|---:|",
+        *(
+            f"| {p.router} | {p.dataset} | {p.label} | {p.cost:.6g} | {p.quality:.4f} |"
+            for p in deployment.operating_points
+        ),
+    ]
+    if deployment.skipped:
+        lines += ["", "Not replayed:", *(f"- {name}: {why}" for name, why in deployment.skipped.items())]
+    if deployment.missing_backends:
+        lines += ["", f"Backends of the config the table lacks: {', '.join(deployment.missing_backends)}."]
+    if deployment.unused_models:
+        lines += [
+            "",
+            f"Models of the table that are no backend (left out): {', '.join(deployment.unused_models)}.",
+        ]
+    return lines
 
 
 def _bootstrap_method(report: ReplayReport) -> str:
@@ -179,8 +212,29 @@ def report_as_dict(report: ReplayReport) -> dict[str, Any]:
         },
         "repairs": list(report.repairs),
         "selections": {name: chosen["record"] for name, chosen in report.selections.items()},
+        "deployment": None if report.deployment is None else _deployment_dict(report.deployment),
         "pooled": _dataset_dict(report.pooled, pooled_notes(report)),
         "datasets": [_dataset_dict(d, dataset_notes(d)) for d in report.datasets],
+    }
+
+
+def _deployment_dict(deployment: DeployedConfig) -> dict[str, Any]:
+    return {
+        "config": deployment.path,
+        "config_sha256": deployment.sha256,
+        "operating_points": [
+            {
+                "router": p.router,
+                "dataset": p.dataset,
+                "setting": p.label,
+                "cost": p.cost,
+                "quality": p.quality,
+            }
+            for p in deployment.operating_points
+        ],
+        "skipped": deployment.skipped,
+        "missing_backends": list(deployment.missing_backends),
+        "unused_models": list(deployment.unused_models),
     }
 
 

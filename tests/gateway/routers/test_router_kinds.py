@@ -115,6 +115,8 @@ def test_a_predictive_routers_artifact_and_mapping_are_checked(tmp_path, artifac
         "backends maps to unknown backends ['ghost']",
     ]
     assert PredictiveRouterConfig(name="p", kind="knn", artifact=artifact).problems({"cheap"}) == []
+    excluding = PredictiveRouterConfig(name="p", kind="knn", artifact=artifact, exclude=["dear", "ghost"])
+    assert excluding.problems({"cheap", "dear"}) == ["exclude names unknown backends ['ghost']"]
 
 
 def test_a_predictive_router_without_a_backend_among_its_models_is_refused(artifact):
