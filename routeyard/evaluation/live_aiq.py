@@ -97,7 +97,7 @@ class LiveTally:
         }
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, float | str | bytes]) -> LiveTally:
+    def from_fields(cls, fields: Mapping[str, float | str | bytes] | Mapping[bytes, bytes]) -> LiveTally:
         """The tally of :meth:`fields` (values may be Redis's strings or bytes); unknown keys are
         ignored."""
         tally = cls()

@@ -90,6 +90,7 @@ def test_collect_train_replay_the_config_and_serve_the_new_artifact(
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
         question = json.loads(Path("prompts.jsonl").read_text().splitlines()[0])["prompt"]
         reply = client.chat.completions.create(model="auto", messages=question)
+    assert reply.model_extra is not None
     routing = reply.model_extra["routing"]
     assert routing["router"] == "auto" and routing["backend"] in {"big", "small"}
     predictor, _ = load_artifact(Path("my-knn"), make_embedder(DEMO_EMBEDDER, tmp_path / "cache"))
