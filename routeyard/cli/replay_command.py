@@ -14,6 +14,10 @@ gain over the Zero router gets a paired bootstrap interval (``--bootstrap N`` re
 ``--config routeyard.yaml`` replays a gateway config's routers as deployed
 (:mod:`routeyard.cli.replay_config`): the table is narrowed to its backends, each router's curve is
 named as configured, and the report gives its operating point and the config's SHA-256.
+
+``--pace TARGET`` (repeatable: ``25%`` of the best model's spend, or ``$0.002`` per prompt) streams every
+willingness-to-pay router over the test prompts with its w set by a budget-pacing controller
+(:mod:`routeyard.cli.replay_pacing`) and reports spend against target and quality against the best fixed w.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from routeyard.cli.predictor_options import (
     predictor_parameters,
 )
 from routeyard.cli.replay_config import ReplayedConfig, replayed_config
+from routeyard.cli.replay_pacing import pace_target, paced_candidates, paced_replay, print_pacing
 from routeyard.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, LEVEL
 from routeyard.evaluation.learned import judge_scores, learned_predictions
 from routeyard.evaluation.plan_outcomes import PlanTable, candidate_plans, plan_table
@@ -121,6 +126,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="train a learned judge on the train split's recorded answers and replay a cascade with it",
     )
+    parser.add_argument(
+        "--pace",
+        type=pace_target,
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="stream the test split through each willingness-to-pay router with w paced to a spend target: "
+        "NN%% of always-<best train model>'s $ per prompt, or $ per prompt ('$0.002'); repeatable",
+    )
     parser.add_argument("--threshold", type=float, default=0.5, help="judge acceptance threshold")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="split and judge seed")
     parser.add_argument("--out", type=Path, required=True, help="directory for the report")
@@ -140,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         predictions.append(load_predictions(args.predictions, table))
     judge_scores = _judge_scores(table, args) if judged else []
     plans, plan_predictions = _plans(table, args, selections) if args.plans else (None, [])
+    deployed = config.deployment.routers if config is not None else ()
+    paced = paced_candidates(table, predictions, plans, plan_predictions, deployed) if args.pace else []
     wanted = (
         ("predictions", bool(predictions)),
         ("judged", bool(judge_scores)),
@@ -162,11 +178,12 @@ def run(args: argparse.Namespace) -> int:
         judge_scores=tuple(judge_scores),
         plans=plans,
         plan_predictions=tuple(plan_predictions),
-        deployed=config.deployment.routers if config is not None else (),
+        deployed=deployed,
         progress=sys.stderr.isatty(),
     )
     deployment = config.report(report) if config is not None else None
-    report = replace(report, selections=selections, deployment=deployment)
+    pacing = paced_replay(table, paced, args.pace, seed=args.seed, datasets=args.datasets) if paced else None
+    report = replace(report, selections=selections, deployment=deployment, pacing=pacing)
     args.out.mkdir(parents=True, exist_ok=True)
     write_markdown(report, args.out / "report.md")
     write_json(report, args.out / "report.json")
@@ -268,6 +285,8 @@ def _print_summary(report: ReplayReport, out: Path) -> None:
             if point.dataset == "pooled":
                 where = f"${point.cost:.6g}/prompt  quality {point.quality:.4f}"
                 print(f"  {point.router:<22} {point.label:<10} {where}")
+    if report.pacing is not None:
+        print_pacing(report.pacing)
     for judge in pooled.judges:
         r = judge.rates
         print(

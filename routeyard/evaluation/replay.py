@@ -46,6 +46,7 @@ from routeyard.evaluation.replayed_routers import (
     RouterInputs,
     router_curves,
 )
+from routeyard.evaluation.report.pacing import PacingReport
 from routeyard.judges.judge_metrics import JudgeErrorRates, judge_error_rates
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import split_by_dataset
@@ -93,7 +94,7 @@ class ReplayReport:
     """The scores, and, for each router trained on the fly (by curve name, ``wtp-knn``), how its
     hyperparameters were chosen: ``{"summary": one line, "record": the manifest's selection record}``,
     the Zero guard included (filled by the caller that trained them); ``deployment`` is the gateway
-    config replayed, if one was (filled by its caller too)."""
+    config replayed, if one was, and ``pacing`` the paced streams, if asked for (filled by callers too)."""
 
     source: str
     settings: ReplaySettings
@@ -102,6 +103,7 @@ class ReplayReport:
     repairs: tuple[str, ...]
     selections: dict[str, dict[str, Any]] = field(default_factory=dict)
     deployment: DeployedConfig | None = None
+    pacing: PacingReport | None = None
 
 
 def replay(

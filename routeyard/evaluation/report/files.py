@@ -13,6 +13,7 @@ from routeyard.evaluation.deployed_routers import DeployedConfig
 from routeyard.evaluation.points import Curve
 from routeyard.evaluation.replay import DatasetResult, ReplayReport, RouterResult
 from routeyard.evaluation.report.notes import dataset_notes, pooled_notes
+from routeyard.evaluation.report.pacing import pacing_as_dict, pacing_section
 from routeyard.judges.judge_metrics import JudgeErrorRates
 
 
@@ -64,6 +65,8 @@ def render_markdown(report: ReplayReport) -> str:
         lines += ["", "Repairs made while loading:", *(f"- {r}" for r in report.repairs)]
     if report.deployment is not None:
         lines += ["", *_deployment_section(report.deployment)]
+    if report.pacing is not None:
+        lines += ["", *pacing_section(report.pacing)]
     lines += ["", *_dataset_section(report.pooled, pooled_notes(report))]
     for result in report.datasets:
         lines += ["", *_dataset_section(result, dataset_notes(result))]
@@ -213,6 +216,7 @@ def report_as_dict(report: ReplayReport) -> dict[str, Any]:
         "repairs": list(report.repairs),
         "selections": {name: chosen["record"] for name, chosen in report.selections.items()},
         "deployment": None if report.deployment is None else _deployment_dict(report.deployment),
+        "pacing": None if report.pacing is None else pacing_as_dict(report.pacing),
         "pooled": _dataset_dict(report.pooled, pooled_notes(report)),
         "datasets": [_dataset_dict(d, dataset_notes(d)) for d in report.datasets],
     }
