@@ -9,6 +9,12 @@
 
 Without ``virtual_keys`` these answer 404 ``virtual_keys_off``. ``routeyard keys`` does the same from a
 shell, on the same store.
+
+- ``POST /admin/reload``: load the config file again, replay its routers and the serving ones on
+  ``reload_table`` and swap them in only when no router's AIQ drops by more than ``reload_tolerance``
+  (``routeyard.gateway.policy_reload``). ``200`` with both AIQs per router and the verdict, accepted or
+  rejected; ``409`` while another reload runs or when the gateway cannot gate one; ``422`` for a config
+  that does not load.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from starlette.responses import JSONResponse
 
 from routeyard.gateway.errors import InvalidRequestError, NotFoundError
 from routeyard.gateway.keys.virtual_key import KeyLimits, KeyStore
+from routeyard.gateway.policy_reload import PolicyReloader, ReloadNotConfiguredError
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.wire import read_body
 from routeyard.validation import validation_problems
@@ -29,8 +36,9 @@ from routeyard.validation import validation_problems
 MAX_KEY_BODY_BYTES = 16_384
 
 
-def add_admin_routes(app: FastAPI, runtime: GatewayRuntime) -> None:
-    """Add ``/admin/keys`` (see the module docstring) to ``app``, over ``runtime``'s key store."""
+def add_admin_routes(app: FastAPI, runtime: GatewayRuntime, reloader: PolicyReloader | None = None) -> None:
+    """Add ``/admin/keys`` and ``/admin/reload`` (see the module docstring) to ``app``, over ``runtime``'s
+    key store and ``reloader`` (None: reloads answer 409 ``reload_not_configured``)."""
     authenticator = runtime.authenticator
 
     def store_for(request: Request) -> KeyStore:
@@ -59,6 +67,13 @@ def add_admin_routes(app: FastAPI, runtime: GatewayRuntime) -> None:
             raise NotFoundError(f"no key {key_id}", param="id", code="key_not_found")
         usage = await store.usage(key_id, time.time())
         return {**record.public(), "usage": usage.__dict__}
+
+    @app.post("/admin/reload")
+    async def reload(request: Request) -> dict[str, Any]:
+        authenticator.admin(request.headers)
+        if reloader is None:
+            raise ReloadNotConfiguredError("this gateway does not reload its routers")
+        return (await reloader.reload()).body()
 
     @app.delete("/admin/keys/{key_id}")
     async def revoke_key(request: Request, key_id: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ body read under its size limit and deadline, parsed by ``routeyard.gateway.reque
 by ``routeyard.gateway.request_lifecycle``), ``GET /v1/models`` (what the caller's key may use),
 ``GET /healthz`` (the process serves), ``GET /readyz`` (every router's predictor is loaded); the
 operators' endpoints (``/metrics``, ``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in
-``routeyard.gateway.operations``, ``/admin/keys`` in ``routeyard.gateway.admin_routes``. Middleware:
+``routeyard.gateway.operations``, ``/admin/keys`` and ``/admin/reload`` in ``routeyard.gateway.admin_routes``
+(the reload itself: ``routeyard.gateway.policy_reload``). Middleware:
 ``concurrency_limit`` (503 past ``limit_concurrency``) and ``internal_errors`` (the last-resort 500).
 Routers load in the background after start-up; until then requests naming a backend are served and
 requests naming a router get 503 ``not_ready``.
@@ -21,6 +22,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,6 +45,7 @@ from routeyard.gateway.keys.virtual_key import KeyLimits
 from routeyard.gateway.metrics_server import MetricsServer, start_metrics_server
 from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
 from routeyard.gateway.operations import add_operations_routes, watch_state
+from routeyard.gateway.policy_reload import PolicyReloader
 from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.request_lifecycle import serve_completion
 from routeyard.gateway.request_parsing import parse_off_loop, require_json
@@ -64,6 +67,7 @@ def create_app(
     embedder: Embedder | None = None,
     usage_log: UsageLog | None = None,
     load_before_serving: bool = False,
+    config_path: Path | None = None,
 ) -> FastAPI:
     """The gateway for ``settings``; ``embedder`` (default: ``settings.embedder``) embeds prompts for
     routers, ``usage_log`` (default: Redis at ``settings.redis_url``, else in memory) receives one record
@@ -73,12 +77,16 @@ def create_app(
     By default the app serves at once and loads its routers in the background (``/healthz`` answers,
     backends are served, routers get 503 until loaded). With ``load_before_serving`` its start-up waits
     for the routers (loaded or failed) before the server accepts a connection: a worker sharing a socket
-    with others then takes no request that it would refuse while they could answer it."""
+    with others then takes no request that it would refuse while they could answer it.
+
+    ``config_path`` is the file ``settings`` were loaded from: ``POST /admin/reload`` and SIGHUP reload
+    the routers from it, gated by replay (without it they answer 409 ``reload_not_configured``)."""
     runtime = GatewayRuntime(
         settings,
         usage_log if usage_log is not None else _usage_log(settings),
         key_store=open_key_store(settings) if settings.virtual_keys else None,
     )
+    runtime.reloader = PolicyReloader(runtime, config_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +105,7 @@ def create_app(
     app.state.runtime = runtime
     _add_error_handlers(app)
     add_operations_routes(app, runtime)
-    add_admin_routes(app, runtime)
+    add_admin_routes(app, runtime, runtime.reloader)
     watch_state(runtime)
 
     async def chat_completions(request: Request) -> Response:
@@ -151,6 +159,8 @@ async def _serving(
         if isinstance(runtime.usage_log, RedisUsageLog):
             await runtime.usage_log.start()
         gc.freeze()  # again once the routers load (see _load_routers)
+        if runtime.reloader is not None:
+            runtime.reloader.bind(asyncio.get_running_loop())  # SIGHUP schedules its reload here
         loading = asyncio.create_task(_load_routers(runtime, embedder))
         if load_before_serving:
             await loading
@@ -198,9 +208,8 @@ async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None) -> N
             cache_size=settings.embedding_cache_size,
         )
         catalog = runtime.catalog
-        catalog.routers.update(
-            await asyncio.to_thread(load_routers, settings, runtime.batcher, catalog.backends)
-        )
+        routers = await asyncio.to_thread(load_routers, settings, runtime.batcher, catalog.backends)
+        catalog.install(routers, settings.default_router)
         runtime.ready = True
         gc.freeze()  # start-up's objects (models, tables) leave the collector: no 150 ms gen-2 pauses
         logger.info("routers loaded: %s", ", ".join(catalog.routers))

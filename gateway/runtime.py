@@ -9,6 +9,7 @@ background, and readiness once they are in (or the reason they are not). Tests a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
@@ -22,6 +23,9 @@ from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.recent_requests import RecentRequests
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.gateway.usage import FanOutUsageLog, UsageLog
+
+if TYPE_CHECKING:  # policy_reload works on a runtime: imported for the annotation only
+    from routeyard.gateway.policy_reload import PolicyReloader
 
 STILL_LOADING = "the router's predictor is still loading"
 
@@ -46,6 +50,9 @@ class GatewayRuntime:
         authenticator: who is calling (client keys, virtual keys, the admin key).
         keys: the virtual keys' reservations (None unless ``virtual_keys``).
         request_ids: issues request ids signed to their client's key (for feedback).
+        reloader: reloads the routers from the config file, gated by replay (``POST /admin/reload``,
+            SIGHUP); set by ``create_app``. ``settings`` then holds the routers being served, and
+            ``catalog`` swaps them in one assignment.
     """
 
     settings: GatewaySettings
@@ -62,6 +69,7 @@ class GatewayRuntime:
     authenticator: Authenticator = field(init=False)
     keys: KeyEnforcer | None = field(init=False)
     request_ids: RequestIds = field(init=False)
+    reloader: PolicyReloader | None = None
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(

@@ -11,13 +11,20 @@ without client keys on a non-loopback address (:data:`UNAUTHENTICATED_HOST_VARIA
 at each start), and its slot (``worker_index``: its metrics listen on ``metrics_port`` + slot). Both
 ``serve`` in one process and a worker run uvicorn with :func:`uvicorn_options`: the settings' header
 deadline (``routeyard.gateway.http_protocol``), no access log, a bounded drain.
+
+SIGHUP reloads the routers from the settings file, gated by replay, as ``POST /admin/reload`` does
+(``routeyard.gateway.policy_reload``); the verdict is logged. :func:`app_from_environment` installs that
+handler when it runs in the main thread (a worker, and ``serve`` in one process).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -26,6 +33,7 @@ from fastapi import FastAPI
 from routeyard.cli.worker_supervisor import inherited_listener, stop_with_supervisor, worker_index
 from routeyard.gateway.app import create_app
 from routeyard.gateway.http_protocol import hardened_protocol
+from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import GatewaySettings, load_settings
 
 CONFIG_VARIABLE = "ROUTEYARD_CONFIG_FILE"
@@ -54,8 +62,29 @@ def app_from_environment(
     settings: GatewaySettings | None = None, *, load_before_serving: bool = False
 ) -> FastAPI:
     """The gateway app for ``settings`` (default: :func:`settings_from_environment`); ``load_before_serving``
-    as :func:`routeyard.gateway.app.create_app` takes it."""
-    return create_app(settings or settings_from_environment(), load_before_serving=load_before_serving)
+    as :func:`routeyard.gateway.app.create_app` takes it. It reloads from ``$ROUTEYARD_CONFIG_FILE``
+    (``POST /admin/reload``), and on SIGHUP when built in the main thread (:func:`reload_on_hangup`)."""
+    app = create_app(
+        settings or settings_from_environment(),
+        load_before_serving=load_before_serving,
+        config_path=Path(os.environ[CONFIG_VARIABLE]) if os.environ.get(CONFIG_VARIABLE) else None,
+    )
+    if threading.current_thread() is threading.main_thread():
+        reload_on_hangup(app)
+    return app
+
+
+def reload_on_hangup(app: FastAPI) -> None:
+    """From now on SIGHUP reloads ``app``'s routers (gated by replay; the verdict is logged) instead of
+    ending the process. Call it from the main thread."""
+    reloader = runtime_of(app).reloader
+    if reloader is None:
+        return
+
+    def on_hangup(signum: int, frame: object) -> None:
+        reloader.reload_soon()  # no logging here: a signal handler must not take the logging lock
+
+    signal.signal(signal.SIGHUP, on_hangup)
 
 
 def uvicorn_options(settings: GatewaySettings) -> dict[str, Any]:

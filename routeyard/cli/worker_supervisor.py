@@ -18,6 +18,9 @@ limit. Here nothing needs to answer while it starts:
   stops the supervisor instead;
 - SIGTERM or SIGINT: every worker gets SIGTERM, then ``grace_seconds`` to exit, then SIGKILL (one blocked
   in its start-up or its shutdown); a second signal kills at once;
+- SIGHUP is passed on to every worker (each reloads its routers, gated by replay: ``/admin/reload``); a
+  worker starts with SIGHUP ignored (inherited through exec), so one that is still starting, and will load
+  the config as it is now anyway, is not killed by it;
 - every worker also inherits the read end of a pipe whose only write end the supervisor holds
   (:data:`SUPERVISOR_FD_VARIABLE`): :func:`stop_with_supervisor` makes a worker SIGTERM itself, and exit
   ``grace_seconds`` later, when the supervisor is gone even if it was killed, so no worker is orphaned.
@@ -86,10 +89,12 @@ class WorkerSupervisor:
         self.grace_seconds = grace_seconds
         self.restart_delay = restart_delay
         self._signals: list[int] = []
+        self._hangups = 0  # SIGHUPs received and not yet passed on to the workers
 
     def run(self) -> int:
         """Start the workers, keep them running until a stop signal, stop them; the exit code."""
         previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         watch_read, watch_write = os.pipe()  # the write end never leaves this process (PEP 446)
         slots: list[_Worker | None] = [None] * self.workers
         try:
@@ -106,6 +111,18 @@ class WorkerSupervisor:
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self._signals.append(sig)
+
+    def _on_hangup(self, sig: int, frame: FrameType | None) -> None:
+        self._hangups += 1
+
+    def _pass_on_hangups(self, slots: list[_Worker | None]) -> None:
+        """SIGHUP every running worker once for the SIGHUPs received since the last time."""
+        if not self._hangups:
+            return
+        self._hangups = 0
+        for worker in slots:
+            if worker is not None and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGHUP)
 
     def _supervise(self, slots: list[_Worker | None], watch_read: int) -> int:
         """Keep every slot filled until a stop signal (returns 0) or a start-up failure (returns 3)."""
@@ -124,6 +141,7 @@ class WorkerSupervisor:
                         "worker [%d] exited with code %s: starting another", worker.process.pid, code
                     )
                 slots[index] = self._start(watch_read, index)
+            self._pass_on_hangups(slots)
             time.sleep(POLL_SECONDS)
         logger.info("received %s: stopping the workers", signal.Signals(self._signals[0]).name)
         return 0
@@ -139,6 +157,7 @@ class WorkerSupervisor:
                 WORKER_INDEX_VARIABLE: str(index),
             },
             pass_fds=tuple(fds.values()),
+            preexec_fn=_ignore_hangups,  # until the worker's app installs its reload on SIGHUP
         )
         logger.info("worker [%d] started (slot %d)", process.pid, index)
         return _Worker(process, time.monotonic())
@@ -196,3 +215,8 @@ def stop_with_supervisor(grace_seconds: float = 10.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+
+
+def _ignore_hangups() -> None:
+    """In a worker between fork and exec: ignore SIGHUP (an ignored signal stays ignored across exec)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
