@@ -32,7 +32,7 @@ def load_routers(
 
     ``backends`` are the gateway's (an LLM judge grades through one of them).
     """
-    context = RouterContext(batcher, backends)
+    context = RouterContext(batcher, backends, settings.redis_url)
     routers: dict[str, Router] = {}
     problems: list[str] = []
     for config in settings.routers:

@@ -30,13 +30,20 @@ def routing_object(
 ) -> dict[str, Any]:
     """The ``routing`` object of a reply answered by ``backend`` at ``cost`` $ with ``usage``, listing
     ``trace``'s attempts so far; its predictions are those of the candidate ``route`` (default
-    ``backend``; a plan's name for a plan router); ``extra`` keys are added."""
+    ``backend``; a plan's name for a plan router); where its w came from
+    (``willingness_to_pay_source``: ``request``, ``pacing`` or ``config``) when the router used one;
+    ``extra`` keys are added."""
     chosen = decision.candidate(route or backend)
     return {
         "request_id": trace.request_id,
         "router": decision.router if decision.routed else None,
         "backend": backend,
         "willingness_to_pay": _finite_or_none(decision.willingness_to_pay),
+        **(
+            {"willingness_to_pay_source": decision.willingness_to_pay_source}
+            if decision.willingness_to_pay_source is not None
+            else {}
+        ),
         "predicted_quality": chosen.predicted_quality if chosen else None,
         "predicted_cost_usd": chosen.predicted_cost_usd if chosen else None,
         "cost_usd": cost,

@@ -7,14 +7,20 @@ Names follow Prometheus conventions: ``routeyard_…_total`` counters, base unit
 Labels are backend, router, status and token-kind names only — never prompts or keys. A request no
 router decided (it named a backend, or was refused before routing) counts with router ``direct``
 (:data:`gateway.usage.DIRECT_ROUTER`, as in ``/v1/stats`` and the exported table); one no backend
-answered, with backend ``none``.
+answered, with backend ``none``. A paced router's w, spend rate, target and pacing-store failures are
+read at scrape time once it has decided a request (:meth:`GatewayMetrics.watch_pacing`).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from collections.abc import Iterable
 
-from routeyard.gateway.usage import DIRECT_ROUTER, RouteRecord
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from routeyard.gateway.router import PacedRouter
+from routeyard.gateway.usage import DIRECT_ROUTER, ExplorationRecord, RouteRecord
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _SCORE_BUCKETS = tuple(i / 10 for i in range(11))
@@ -102,6 +108,24 @@ class GatewayMetrics:
             ["backend"],
             registry=r,
         )
+        self.explored_answers = Counter(
+            "routeyard_explored_answers_total",
+            "Graded answers of explored requests (the client's and the other candidate's)",
+            ["router", "backend", "chosen"],
+            registry=r,
+        )
+        self.exploration_cost = Counter(
+            "routeyard_exploration_cost_usd_total",
+            "$ spent exploring: the other candidates' answers and every grading",
+            ["router"],
+            registry=r,
+        )
+        self._paced: dict[str, PacedRouter] = {}
+        r.register(_PacingCollector(self._paced))
+
+    def watch_pacing(self, router: PacedRouter) -> None:
+        """Export ``router``'s pacing from now on (idempotent; cheap enough to call per request)."""
+        self._paced[router.name] = router
 
     def record(self, record: RouteRecord) -> None:
         """Count one request (never raises for a well-formed record)."""
@@ -125,6 +149,15 @@ class GatewayMetrics:
         """Count one quality feedback."""
         self.feedbacks.inc()
 
+    def explored(self, record: ExplorationRecord) -> None:
+        """Count one explored answer and what exploring spent on it (the client's own answer was counted
+        with its request; only its grading is exploration's)."""
+        self.explored_answers.labels(record.router, record.backend, "1" if record.chosen else "0").inc()
+        spent = (0.0 if record.chosen else record.cost_usd) + record.grading_cost_usd
+        self.exploration_cost.labels(record.router).inc(spent)
+        if not record.chosen:
+            self.cost.labels(record.backend).inc(record.cost_usd)
+
     def _attempts(self, record: RouteRecord, router: str) -> None:
         for attempt in record.attempts:
             self.upstream.labels(attempt.backend).observe(attempt.latency_seconds)
@@ -139,3 +172,40 @@ class GatewayMetrics:
         judged = sum(a.score is not None for a in record.attempts)  # answers; failovers are not escalations
         if judged:
             self.escalations.labels(router).inc(judged - 1)
+
+
+class _PacingCollector(Collector):
+    """Each watched paced router's gauges, read at scrape time."""
+
+    def __init__(self, paced: dict[str, PacedRouter]) -> None:
+        self.paced = paced
+
+    def collect(self) -> Iterable[Metric]:
+        w = GaugeMetricFamily(
+            "routeyard_pacing_willingness_to_pay",
+            "A paced router's current willingness to pay ($ per unit of quality)",
+            labels=["router"],
+        )
+        spend = GaugeMetricFamily(
+            "routeyard_pacing_spend_usd_per_second",
+            "A paced router's recent spend rate (exponential average over its response time)",
+            labels=["router"],
+        )
+        target = GaugeMetricFamily(
+            "routeyard_pacing_target_usd_per_second", "A paced router's spend target", labels=["router"]
+        )
+        failures = CounterMetricFamily(
+            "routeyard_pacing_store_failures",
+            "Exchanges of a paced router with its state store (Redis) that failed; it kept its last w",
+            labels=["router"],
+        )
+        for name, router in list(self.paced.items()):
+            reading = router.pacing()
+            w.add_metric([name], reading.willingness_to_pay)
+            spend.add_metric([name], reading.spend_usd_per_second)
+            target.add_metric([name], reading.target_usd_per_second)
+            failures.add_metric([name], reading.store_failures)
+        yield from (w, spend, target, failures)
+
+    def describe(self) -> Iterable[Metric]:
+        return self.collect()

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from routeyard.gateway.usage import DIRECT_ROUTER, RouteRecord
+from routeyard.gateway.usage import DIRECT_ROUTER, ExplorationRecord, RouteRecord
 
 
 class RecentRequests:
@@ -30,6 +30,9 @@ class RecentRequests:
 
     def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         self.feedbacks += 1
+
+    def explored(self, record: ExplorationRecord) -> None:
+        """Explored answers are summed by the live AIQ, not here."""
 
     def snapshot(self) -> dict[str, Any]:
         """The summary the dashboard draws (every $ in USD, every latency in ms)."""

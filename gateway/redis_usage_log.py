@@ -9,6 +9,8 @@ What a batch writes:
 
 - each record: ``XADD <prefix>:requests MAXLEN ~ <max_stream_length>`` with flat string fields
   (attempts as JSON; the prompt text only when it was kept, see ``store_prompts``);
+- each explored answer (:class:`~routeyard.gateway.usage.ExplorationRecord`): ``XADD <prefix>:explored
+  MAXLEN ~ <max_stream_length>`` with its flat fields, as a record;
 - each feedback: ``XADD <prefix>:feedbacks MAXLEN ~ <max_stream_length>`` with ``request_id``,
   ``quality``, ``time`` and ``rater`` (the id of the key that gave it, ``admin``, or empty) (a capped
   stream: feedback cannot grow without bound; the last one given for
@@ -18,7 +20,9 @@ What a batch writes:
   ``<prefix>:requests:{backend,router,client,day}`` (count). A request counts once for the backend
   that answered it, but every attempt's own $ goes to *that attempt's* backend (a cascade that tried
   ``cheap`` and then ``dear`` adds each call's cost to each); router, client and day get the request's
-  total $ (the sum of its attempts) and count.
+  total $ (the sum of its attempts) and count. An explored answer adds what exploring spent and no
+  request: the other candidate's answer $ to its backend, and that plus both gradings' $ to its router
+  and day (the client's answer was counted with its request).
 
 Write protocol — each batch is applied exactly once, in one round trip:
 
@@ -66,21 +70,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, ResponseError, TryAgainError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from routeyard.gateway.usage import RouteRecord
+from routeyard.gateway.usage import ExplorationRecord, RouteRecord
 
 logger = logging.getLogger("routeyard.usage")
 _FIRST_BACKOFF_SECONDS = 0.05
 _MAX_BACKOFF_SECONDS = 2.0
 _COUNTED_BY = ("backend", "router", "client", "day")  # counter index 1..4 in the script
-_RECORD_FIELDS = tuple(f.name for f in dataclass_fields(RouteRecord))
 # Redis is away (or failing over) but may come back: keep the batch and retry it with the same id.
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, TryAgainError, OSError)
 
 # KEYS: 1 this batch's marker, 2 requests stream, 3 feedbacks stream, 4..7 spend_usd:{backend,router,
-# client,day}, 8..11 requests:{…}, 12 the previous batch's marker.
+# client,day}, 8..11 requests:{…}, 12 the previous batch's marker, 13 explored stream.
 # ARGV: 1 marker ttl (s), 2 stream max length, 3 records R, 4 feedbacks F, 5 counter rows C,
-# 6 "1" to delete the previous marker; then R records (field count n, then n fields and values),
-# F feedbacks (request id, quality, time, rater), C counter rows (counter 1..4, name, $, requests).
+# 6 "1" to delete the previous marker, 7 explored answers E; then R records (field count n, then n
+# fields and values), F feedbacks (request id, quality, time, rater), E explored answers (as records),
+# C counter rows (counter 1..4, name, $, requests).
 _SCRIPT = """
 local function wrong_type(first, last, wanted)
   for i = first, last do
@@ -91,11 +95,11 @@ local function wrong_type(first, last, wanted)
   end
   return nil
 end
-local refused = wrong_type(2, 3, 'stream') or wrong_type(4, 11, 'hash')
+local refused = wrong_type(2, 3, 'stream') or wrong_type(13, 13, 'stream') or wrong_type(4, 11, 'hash')
 if refused then return refused end
 if ARGV[6] == '1' then redis.call('DEL', KEYS[12]) end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local at = 7
+local at = 8
 for _ = 1, tonumber(ARGV[3]) do
   local n = tonumber(ARGV[at])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, at + 1, at + n))
@@ -105,6 +109,11 @@ for _ = 1, tonumber(ARGV[4]) do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
     'request_id', ARGV[at], 'quality', ARGV[at + 1], 'time', ARGV[at + 2], 'rater', ARGV[at + 3])
   at = at + 4
+end
+for _ = 1, tonumber(ARGV[7]) do
+  local n = tonumber(ARGV[at])
+  redis.call('XADD', KEYS[13], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, at + 1, at + n))
+  at = at + n + 1
 end
 for _ = 1, tonumber(ARGV[5]) do
   local by = tonumber(ARGV[at])
@@ -116,8 +125,8 @@ return 1
 """
 
 Entry = (
-    RouteRecord | tuple[str, float, float, str]
-)  # a record, or a feedback (request id, quality, time, rater)
+    RouteRecord | ExplorationRecord | tuple[str, float, float, str]
+)  # a record, an explored answer, or a feedback (request id, quality, time, rater)
 
 
 @dataclass(frozen=True)
@@ -173,6 +182,9 @@ class RedisUsageLog:
 
     def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         self._append((request_id, quality, time.time(), rater or ""))
+
+    def explored(self, record: ExplorationRecord) -> None:
+        self._append(record)
 
     async def start(self) -> None:
         """Start the background writer (on the running event loop)."""
@@ -260,10 +272,11 @@ class RedisUsageLog:
         """``entries`` as one batch: the script's ARGV (a record that cannot be encoded is dropped)."""
         records: list[bytes | str | int] = []
         feedbacks: list[bytes | str | int] = []
+        explored: list[bytes | str | int] = []
         counters: dict[tuple[int, str], list[float]] = {}
-        n_records = n_feedbacks = 0
+        n_records = n_feedbacks = n_explored = 0
         for entry in entries:
-            if not isinstance(entry, RouteRecord):
+            if isinstance(entry, tuple):
                 request_id, quality, at, rater = entry
                 feedbacks += [request_id, repr(quality), repr(at), rater]
                 n_feedbacks += 1
@@ -275,8 +288,12 @@ class RedisUsageLog:
                 self.dropped += 1
                 logger.error("usage log: dropped a record that cannot be encoded (%s)", type(exc).__name__)
                 continue
-            records += [len(fields), *fields]
-            n_records += 1
+            if isinstance(entry, RouteRecord):
+                records += [len(fields), *fields]
+                n_records += 1
+            else:
+                explored += [len(fields), *fields]
+                n_explored += 1
             for by, name, dollars, requests in contributions:
                 total = counters.setdefault((by, name), [0.0, 0])
                 total[0] += dollars
@@ -286,21 +303,25 @@ class RedisUsageLog:
             rows += [by, name.encode("utf-8", "replace"), repr(spend), int(count)]
         previous = self._applied_marker
         header: list[bytes | str | int] = [self.marker_ttl, self.max_stream_length, n_records, n_feedbacks]
-        header += [len(counters), "0" if previous is None else "1"]
+        header += [len(counters), "0" if previous is None else "1", n_explored]
         marker = f"{self.prefix}:batch:{uuid.uuid4().hex}"
-        return _Batch(marker, previous, n_records + n_feedbacks, header + records + feedbacks + rows)
+        args = header + records + feedbacks + explored + rows
+        return _Batch(marker, previous, n_records + n_feedbacks + n_explored, args)
 
     def _keys(self, batch: _Batch) -> list[str]:
         p = self.prefix
         counters = [f"{p}:{kind}:{by}" for kind in ("spend_usd", "requests") for by in _COUNTED_BY]
         previous = batch.previous or batch.marker  # deleted only when there is one (ARGV[6])
-        return [batch.marker, f"{p}:requests", f"{p}:feedbacks", *counters, previous]
+        return [batch.marker, f"{p}:requests", f"{p}:feedbacks", *counters, previous, f"{p}:explored"]
 
 
-def counter_contributions(record: RouteRecord) -> list[tuple[int, str, float, int]]:
+def counter_contributions(record: RouteRecord | ExplorationRecord) -> list[tuple[int, str, float, int]]:
     """What ``record`` adds to the counters: (counter 1..4 of backend, router, client, day; name; $;
     requests). Each attempt's $ goes to its own backend, the request counts for the backend that
-    answered; router, client and day get the request's total. Raises ValueError for a non-finite $."""
+    answered; router, client and day get the request's total. An explored answer: see
+    :func:`exploration_contributions`. Raises ValueError for a non-finite $."""
+    if isinstance(record, ExplorationRecord):
+        return exploration_contributions(record)
     costs = [record.cost_usd, *(a.cost_usd for a in record.attempts)]
     if not all(math.isfinite(c) for c in costs):
         raise ValueError("non-finite cost")
@@ -316,7 +337,20 @@ def counter_contributions(record: RouteRecord) -> list[tuple[int, str, float, in
     return rows
 
 
-def encoded_fields(record: RouteRecord) -> list[bytes]:
+def exploration_contributions(record: ExplorationRecord) -> list[tuple[int, str, float, int]]:
+    """What exploring spent for ``record``, counting no request: the other candidate's answer $ to its
+    backend; that and the grading's $ to the router and the day (the client's own answer was counted
+    with its request, so only its grading is added). Raises ValueError for a non-finite $."""
+    if not (math.isfinite(record.cost_usd) and math.isfinite(record.grading_cost_usd)):
+        raise ValueError("non-finite cost")
+    answer = 0.0 if record.chosen else record.cost_usd
+    spent = answer + record.grading_cost_usd
+    day = time.strftime("%Y-%m-%d", time.gmtime(record.time))
+    rows = [(1, record.backend, answer, 0)] if answer else []
+    return [*rows, (2, record.router, spent, 0), (4, day, spent, 0)] if spent else rows
+
+
+def encoded_fields(record: RouteRecord | ExplorationRecord) -> list[bytes]:
     """:func:`stream_fields` flattened to name, value, … as UTF-8 (text that cannot be, such as a lone
     surrogate, is replaced rather than failing the batch)."""
     flat: list[bytes] = []
@@ -325,10 +359,10 @@ def encoded_fields(record: RouteRecord) -> list[bytes]:
     return flat
 
 
-def stream_fields(record: RouteRecord) -> dict[str, str]:
+def stream_fields(record: RouteRecord | ExplorationRecord) -> dict[str, str]:
     """The record as flat string fields for XADD (absent values left out; tuples as JSON)."""
     fields: dict[str, str] = {}
-    for name in _RECORD_FIELDS:
+    for name in (f.name for f in dataclass_fields(record)):
         value = getattr(record, name)
         if value is None:
             continue

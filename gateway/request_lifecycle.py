@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
@@ -49,7 +49,7 @@ from routeyard.gateway.fast_json import FastJSONResponse
 from routeyard.gateway.keys.key_enforcement import KeyHold, restricted_request
 from routeyard.gateway.keys.virtual_key import KeyRecord
 from routeyard.gateway.request_trace import RequestTrace, log_request
-from routeyard.gateway.router import Decision, Router
+from routeyard.gateway.router import Decision, PacedRouter, Router
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.sse import completion_chunks
 from routeyard.gateway.stream_relay import Chunks, relayed_stream
@@ -106,6 +106,9 @@ async def _serve(
         resolved, _ = catalog.resolve(request.model)
         request = restricted_request(request, key.limits, resolved, set(catalog.backends))
     decision, router = await _decide(request, runtime)
+    if (paced := _paced(router)) is not None:  # its w follows its spend: told this request's $ when logged
+        trace.paced_router = paced
+        runtime.metrics.watch_pacing(paced)
     if key is not None:
         decision = await _reserve(request, runtime, decision, router, trace, key)
     walker = router if isinstance(router, WalkingRouter) else None
@@ -175,6 +178,11 @@ async def _decide(request: ChatCompletionRequest, runtime: GatewayRuntime) -> tu
         return await router.decide(request.prompt_turns(), options, set(catalog.backends)), router
     except EmbedderUnavailableError as exc:
         return _embedder_failed(runtime, name, exc), None
+
+
+def _paced(router: Router | None) -> PacedRouter | None:
+    """``router`` when it is a :class:`PacedRouter` (it has ``observe_spend``), else None."""
+    return cast(PacedRouter, router) if callable(getattr(router, "observe_spend", None)) else None
 
 
 def _embedder_failed(runtime: GatewayRuntime, router: str, error: EmbedderUnavailableError) -> Decision:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from routeyard.gateway.backends.backend import Usage
 from routeyard.gateway.errors import BackendUnavailableError, UpstreamError
 from routeyard.gateway.keys.key_enforcement import KeyHold
-from routeyard.gateway.router import Decision
+from routeyard.gateway.router import Decision, PacedRouter
 from routeyard.gateway.usage import Attempt, RouteRecord, UsageLog
 from routeyard.gateway.wire import ChatCompletionRequest
 from routeyard.predictor.embedder import embedding_text
@@ -37,6 +37,7 @@ class RequestTrace:
     errors: list[UpstreamError] = field(default_factory=list)
     first_token_seconds: float | None = None
     key_hold: KeyHold | None = None  # the virtual key's reservation, until the request is logged
+    paced_router: PacedRouter | None = None  # the paced router that decided it, told its $ when logged
     logged: bool = False  # its record was written (log_request)
 
     def answered(
@@ -98,11 +99,13 @@ def log_request(
     route: str | None = None,
 ) -> None:
     """Record the request — answered by ``backend`` with ``usage``, or not (None) — in ``usage_log``
-    with HTTP ``status`` (never blocks), settle its key's reservation, and log one line about it. The
-    predicted quality recorded is the candidate ``route``'s when given (a plan router's plan), else the
-    answering backend's."""
+    with HTTP ``status`` (never blocks), settle its key's reservation, tell its paced router (if any)
+    what it cost, and log one line about it. The predicted quality recorded is the candidate
+    ``route``'s when given (a plan router's plan), else the answering backend's."""
     trace.logged = True
     trace.settle_key(usage)  # the key pays what the request cost (its reservation's tokens if no usage)
+    if trace.paced_router is not None:
+        trace.paced_router.observe_spend(trace.cost_usd)
     chosen_name = route or backend
     chosen = decision.candidate(chosen_name) if chosen_name else None
     costs = [c.predicted_cost_usd for c in decision.candidates if c.predicted_cost_usd is not None]

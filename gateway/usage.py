@@ -58,8 +58,33 @@ class RouteRecord:
     prompt_turns: tuple[str, ...] | None = None  # only when the config opts in to storing prompt text
 
 
+@dataclass(frozen=True)
+class ExplorationRecord:
+    """One graded answer of an explored request (``routeyard.gateway.exploration``): the answer the
+    client got (``chosen``, propensity 1) or the one another candidate gave off the request's path (its
+    ``propensity``: the chance it was the one asked). The two share ``request_id``; ``candidates`` are
+    the backends the router could have chosen. ``quality`` is the router's grader's score (None when the
+    grading failed); ``cost_usd`` the answer's $ and ``grading_cost_usd`` what grading it cost. Prompt
+    and answer text only when the operator opted in (``store_prompts``)."""
+
+    request_id: str
+    time: float
+    router: str
+    backend: str
+    chosen: bool
+    propensity: float
+    candidates: tuple[str, ...]
+    quality: float | None
+    cost_usd: float
+    grading_cost_usd: float
+    prompt_sha256: str
+    prompt_turns: tuple[str, ...] | None = None
+    response: str | None = None
+
+
 class UsageLog(Protocol):
-    """Where requests and their quality feedback go. Both methods return at once and never raise."""
+    """Where requests, their quality feedback and explored answers go. Every method returns at once and
+    never raises."""
 
     def record(self, record: RouteRecord) -> None:
         """Keep ``record``."""
@@ -70,6 +95,10 @@ class UsageLog(Protocol):
         rated it, ``admin``, or None without keys)."""
         ...
 
+    def explored(self, record: ExplorationRecord) -> None:
+        """Keep one graded answer of an explored request."""
+        ...
+
 
 class InMemoryUsageLog:
     """The last ``capacity`` records and feedbacks, oldest dropped first."""
@@ -78,10 +107,14 @@ class InMemoryUsageLog:
         self.records: collections.deque[RouteRecord] = collections.deque(maxlen=capacity)
         self.feedbacks: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.raters: dict[str, str | None] = {}  # request id -> who gave its feedback
+        self.explorations: collections.deque[ExplorationRecord] = collections.deque(maxlen=capacity)
         self.capacity = capacity
 
     def record(self, record: RouteRecord) -> None:
         self.records.append(record)
+
+    def explored(self, record: ExplorationRecord) -> None:
+        self.explorations.append(record)
 
     def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         self.feedbacks[request_id] = quality
@@ -93,9 +126,9 @@ class InMemoryUsageLog:
 
 
 class FanOutUsageLog:
-    """Records and feedbacks go to every log of ``logs``, in order, each on its own: a log that raises
-    is counted in :attr:`failures` and logged (its type and the exception's type, never the record),
-    and the logs after it still get the entry. Like every UsageLog, it never raises."""
+    """Records, feedbacks and explored answers go to every log of ``logs``, in order, each on its own: a
+    log that raises is counted in :attr:`failures` and logged (its type and the exception's type, never
+    the record), and the logs after it still get the entry. Like every UsageLog, it never raises."""
 
     def __init__(self, *logs: UsageLog) -> None:
         self.logs = logs
@@ -106,15 +139,22 @@ class FanOutUsageLog:
             try:
                 log.record(record)
             except Exception as exc:  # one broken sink must neither starve the others nor fail a request
-                self._failed(log, "record", exc)
+                self._failed(log, "a record", exc)
 
     def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         for log in self.logs:
             try:
                 log.feedback(request_id, quality, rater)
             except Exception as exc:
-                self._failed(log, "feedback", exc)
+                self._failed(log, "a feedback", exc)
+
+    def explored(self, record: ExplorationRecord) -> None:
+        for log in self.logs:
+            try:
+                log.explored(record)
+            except Exception as exc:
+                self._failed(log, "an explored answer", exc)
 
     def _failed(self, log: UsageLog, what: str, exc: Exception) -> None:
         self.failures += 1
-        logger.error("usage log %s failed on a %s (%s)", type(log).__name__, what, type(exc).__name__)
+        logger.error("usage log %s failed on %s (%s)", type(log).__name__, what, type(exc).__name__)

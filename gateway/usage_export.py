@@ -83,7 +83,7 @@ def feedback_table(client: redis.Redis, prefix: str = "routeyard") -> ExportedTa
     kept: list[_Answer] = []
     logged: set[str] = set()
     duplicates = without_feedback = without_prompt = 0
-    for fields in _stream(client, f"{prefix}:requests"):
+    for fields in read_stream(client, f"{prefix}:requests"):
         if fields.get("status") != "200" or "backend" not in fields:
             continue
         request_id = fields.get("request_id", "")
@@ -120,7 +120,9 @@ def _feedback(client: redis.Redis, prefix: str) -> tuple[dict[str, float], int]:
     legacy = f"{prefix}:feedback"
     if _read(client.type, legacy) == "hash":
         raw += list(_read(client.hgetall, legacy).items())
-    raw += [(f.get("request_id", ""), f.get("quality", "")) for f in _stream(client, f"{prefix}:feedbacks")]
+    raw += [
+        (f.get("request_id", ""), f.get("quality", "")) for f in read_stream(client, f"{prefix}:feedbacks")
+    ]
     feedback: dict[str, float] = {}
     damaged = 0
     for request_id, text in raw:
@@ -151,7 +153,7 @@ def _answer(fields: dict[str, str]) -> _Answer | None:
     return _Answer(fields["request_id"], dataset, backend, cost, tuple(str(t) for t in turns))
 
 
-def _stream(client: redis.Redis, key: str) -> Iterator[dict[str, str]]:
+def read_stream(client: redis.Redis, key: str) -> Iterator[dict[str, str]]:
     """Every entry of the stream, oldest first, as decoded fields, a page at a time."""
     start = "-"
     while True:

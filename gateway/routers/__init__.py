@@ -52,10 +52,12 @@ class RouterConfig(KindConfig):
 @dataclass(frozen=True)
 class RouterContext:
     """What building a router may use: the gateway's micro-``batcher`` of prompt embeddings (and so its
-    embedder) and its ``backends`` by name."""
+    embedder), its ``backends`` by name, and its ``redis_url`` (None: state stays in memory), where a
+    paced router keeps the state its replicas share."""
 
     batcher: EmbeddingBatcher
     backends: dict[str, Backend]
+    redis_url: str | None = None
 
 
 RouterKind = ConfiguredKind[RouterConfig, RouterContext, Router]

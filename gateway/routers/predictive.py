@@ -20,14 +20,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from routeyard.evaluation import deployed_routers
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.errors import NoBackendFitsError
 from routeyard.gateway.router import Assessment, Candidate, Decision
 from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
+from routeyard.gateway.spend_pacing import (
+    InMemoryPacingStore,
+    PacingReading,
+    PacingStore,
+    RedisPacingStore,
+    SpendPacer,
+)
 from routeyard.gateway.wire import RoutingOptions
+from routeyard.policy.pacing import PacingController, PacingTuning
 from routeyard.policy.willingness_to_pay import rank_by_willingness_to_pay
 from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact, read_manifest
 from routeyard.predictor.embedder import embedding_text
@@ -96,12 +104,47 @@ class PredictiveRouter:
     async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
         """The allowed backends ranked by willingness to pay (the request's, else the router's)."""
         assessment = await self.assess(turns, options, available)
-        w = self.willingness_to_pay if options.willingness_to_pay is None else options.willingness_to_pay
+        if options.willingness_to_pay is not None:
+            w, source = options.willingness_to_pay, "request"
+        else:
+            w, source = self.own_willingness_to_pay()
         (order,) = rank_by_willingness_to_pay(
             assessment.quality[None, :], assessment.cost[None, :], w, assessment.allowed[None, :]
         )
         ranked = tuple(self.backends[j] for j in order)
-        return Decision(self.name, w, ranked, assessment.candidates, assessment.seconds)
+        return Decision(self.name, w, ranked, assessment.candidates, assessment.seconds, source)
+
+    def own_willingness_to_pay(self) -> tuple[float, str]:
+        """The w a request that gives none is routed with, and where it comes from (``config``)."""
+        return self.willingness_to_pay, "config"
+
+
+class PacedPredictiveRouter(PredictiveRouter):
+    """A predictive router whose own w is its ``pacer``'s (a :class:`~routeyard.gateway.router.PacedRouter`):
+    the $ of the requests it decided steer it toward the spend target."""
+
+    def __init__(
+        self,
+        name: str,
+        predictor: QualityPredictor,
+        batcher: EmbeddingBatcher,
+        *,
+        pacer: SpendPacer,
+        backend_of: dict[str, str] | None = None,
+        exclude: Collection[str] = (),
+    ) -> None:
+        super().__init__(name, predictor, batcher, backend_of=backend_of, exclude=exclude)
+        self.pacer = pacer
+
+    def own_willingness_to_pay(self) -> tuple[float, str]:
+        """The pacer's current w (``pacing``)."""
+        return self.pacer.current(), "pacing"
+
+    def observe_spend(self, cost_usd: float) -> None:
+        self.pacer.observe(cost_usd)
+
+    def pacing(self) -> PacingReading:
+        return self.pacer.reading()
 
 
 class ArtifactRouterConfig(RouterConfig):
@@ -161,9 +204,41 @@ class ArtifactRouterConfig(RouterConfig):
 
 class PredictiveRouterConfig(ArtifactRouterConfig):
     """``kind: <predictor kind>`` (``knn``, ``mlp``, …): willingness-to-pay routing on the predictor in
-    ``artifact``, which must be of that kind."""
+    ``artifact``, which must be of that kind.
+
+    Budget pacing: with ``spend_target_usd_per_hour`` or ``spend_target_usd_per_day`` (at most one) the
+    router's w is steered within [``w_min``, ``w_max``] so that the $ its requests cost tracks the target
+    (``routeyard.gateway.spend_pacing``), starting from ``willingness_to_pay`` (clipped to the bounds);
+    ``pacing_response_seconds`` is the time over which a deviation is corrected. A request's own
+    ``routing.willingness_to_pay`` (or ``model: <router>-<w>``) still wins.
+    """
 
     kind: str
+    spend_target_usd_per_hour: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    spend_target_usd_per_day: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    w_min: float = Field(default=1e-4, gt=0.0, allow_inf_nan=False)
+    w_max: float = Field(default=10.0, gt=0.0, allow_inf_nan=False)
+    pacing_response_seconds: float = Field(default=300.0, gt=0.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_target_within_bounds(self) -> PredictiveRouterConfig:
+        if self.spend_target_usd_per_hour is not None and self.spend_target_usd_per_day is not None:
+            raise ValueError("give spend_target_usd_per_hour or spend_target_usd_per_day, not both")
+        if self.w_min > self.w_max:
+            raise ValueError(f"w_min ({self.w_min:g}) must be ≤ w_max ({self.w_max:g})")
+        return self
+
+    def pacing_controller(self) -> PacingController | None:
+        """The controller of its spend target, or None when it has none (a fixed w)."""
+        if self.spend_target_usd_per_hour is not None:
+            per_second = self.spend_target_usd_per_hour / 3600.0
+        elif self.spend_target_usd_per_day is not None:
+            per_second = self.spend_target_usd_per_day / 86400.0
+        else:
+            return None
+        start = min(self.w_max, max(self.w_min, self.willingness_to_pay))
+        tuning = PacingTuning(self.w_min, self.w_max, start, self.pacing_response_seconds)
+        return PacingController(per_second, tuning)
 
     @field_validator("kind")
     @classmethod
@@ -228,8 +303,23 @@ def predictive_router(
 
 
 def build_predictive_router(config: PredictiveRouterConfig, context: RouterContext) -> PredictiveRouter:
-    """The predictive router ``config`` describes; raises ValueError (see :func:`predictive_router`)."""
-    return predictive_router(config, context, kind=config.kind)
+    """The predictive router ``config`` describes, paced when it has a spend target (its state in Redis
+    at ``context.redis_url`` when set, else in memory); raises ValueError (see :func:`predictive_router`)."""
+    router = predictive_router(config, context, kind=config.kind)
+    controller = config.pacing_controller()
+    if controller is None:
+        return router
+    store: PacingStore = (
+        RedisPacingStore(context.redis_url, config.name) if context.redis_url else InMemoryPacingStore()
+    )
+    return PacedPredictiveRouter(
+        config.name,
+        router.predictor,
+        context.batcher,
+        pacer=SpendPacer(controller, store),
+        backend_of=config.backends,
+        exclude=config.exclude,
+    )
 
 
 ROUTER_KINDS.register(RouterKind("predictive", PredictiveRouterConfig, build_predictive_router))

@@ -36,6 +36,7 @@ from routeyard.cli.predictor_options import (
     predictor_parameters,
 )
 from routeyard.cli.replay_config import ReplayedConfig, replayed_config
+from routeyard.cli.replay_live import run_live
 from routeyard.cli.replay_pacing import pace_target, paced_candidates, paced_replay, print_pacing
 from routeyard.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, LEVEL
 from routeyard.evaluation.learned import judge_scores, learned_predictions
@@ -71,6 +72,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="a gateway config (routeyard.yaml): replay its routers as deployed (w, mapping, excludes, "
         "cascade judge/order/threshold/budget) on the table narrowed to its backends, with its embedder",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="the table holds explored answers (`routeyard export --explored`): write each router's live "
+        "AIQ, as the gateway's /v1/stats computes it, to live.json (no other router is replayed)",
     )
     parser.add_argument("--datasets", type=names, help="comma-separated datasets (default: all)")
     parser.add_argument(
@@ -143,6 +150,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.live:
+        return run_live(args.data, args.out)
     judged = bool(args.judge or args.train_judge)
     table = load_table(args.data, args.format, with_responses=judged or args.plans or bool(args.config))
     config = _replayed_config(table, args) if args.config else None

@@ -2,11 +2,15 @@
 wrong in one line without ever printing the Redis password."""
 
 import asyncio
+import json
 
+import numpy as np
 import pytest
 
 from routeyard.cli.main import main
+from routeyard.evaluation.live_aiq import ExploredAnswer, LiveTally, live_summary, summary_as_dict
 from routeyard.gateway.redis_usage_log import RedisUsageLog, stream_fields
+from routeyard.gateway.usage import ExplorationRecord
 from routeyard.predictor.long_format import load_long_table
 from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
@@ -81,3 +85,69 @@ def test_an_output_that_cannot_be_written_is_a_clear_error(redis_server, tmp_pat
     (tmp_path / "a-file").write_text("")
     err = failure(["--redis", redis_server.url, "--out", str(tmp_path / "a-file" / "traffic.csv")], capsys)
     assert err.startswith("routeyard: error: cannot write") and "Traceback" not in err
+
+
+def explored_requests(count, seed=0):
+    """``count`` explored requests of router-knn over three backends, as the gateway logs them: the
+    chosen answer and one other, each graded (a few gradings failed), prompts kept."""
+    rng = np.random.default_rng(seed)
+    backends = ("cheap", "mid", "dear")
+    records = []
+    for i in range(count):
+        chosen = int(rng.integers(3))
+        other = [j for j in range(3) if j != chosen][int(rng.integers(2))]
+        for j, is_chosen in ((chosen, True), (other, False)):
+            quality = None if i % 17 == 5 and not is_chosen else float(rng.random() < 0.3 + 0.3 * j)
+            records.append(
+                ExplorationRecord(
+                    request_id(i),
+                    float(i),
+                    "router-knn",
+                    backends[j],
+                    is_chosen,
+                    1.0 if is_chosen else 0.5,
+                    backends,
+                    quality,
+                    0.001 * 10**j,
+                    0.0,
+                    "0" * 64,
+                    prompt_turns=(f"question {i}",),
+                    response=f"answer {j}",
+                )
+            )
+    return records
+
+
+def test_explored_answers_export_for_train_and_replay_live_to_the_gateways_own_tally(
+    redis_server, tmp_path, capsys
+):
+    records = explored_requests(60)
+
+    async def log_them():
+        log = RedisUsageLog(redis_server.url, flush_interval=0.01)
+        await log.start()
+        for record in records:
+            log.explored(record)
+        await log.close()
+
+    asyncio.run(log_them())
+    out = tmp_path / "explored.csv"
+    assert main(["export", "--redis", redis_server.url, "--explored", "--out", str(out)]) == 0
+    assert "wrote 60 explored requests" in capsys.readouterr().out
+    table = load_long_table(out)  # what `train --format long` loads
+    assert table.n_prompts == 60 and set(table.models) == {"cheap", "mid", "dear"}
+    assert (~table.missing).sum() == 120 - 4  # 4 failed gradings are missing quality, not 0
+    assert (
+        main(["replay", "--data", str(out), "--format", "long", "--live", "--out", str(tmp_path / "r")]) == 0
+    )
+    live = json.loads((tmp_path / "r" / "live.json").read_text())["routers"]["router-knn"]
+    gateway = LiveTally()  # what the gateway adds up as it explores: requests whose gradings both worked
+    for chosen, other in zip(records[::2], records[1::2], strict=True):
+        if chosen.quality is not None and other.quality is not None:
+            gateway.observe(
+                chosen.candidates,
+                ExploredAnswer(chosen.backend, chosen.quality, chosen.cost_usd),
+                ExploredAnswer(other.backend, other.quality, other.cost_usd, other.propensity),
+            )
+    assert live == json.loads(json.dumps(summary_as_dict(live_summary(gateway))))
+    assert live["policy"]["quality"]["n"] == 56

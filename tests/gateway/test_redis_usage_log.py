@@ -12,7 +12,7 @@ import pytest
 
 from routeyard.cli.main import main
 from routeyard.gateway.redis_usage_log import RedisUsageLog
-from routeyard.gateway.usage import RouteRecord
+from routeyard.gateway.usage import ExplorationRecord, RouteRecord
 from routeyard.predictor.artifact import load_artifact
 from routeyard.predictor.embedder import embedding_text
 from routeyard.predictor.hashing_embedder import HashingEmbedder
@@ -145,6 +145,36 @@ def test_a_full_buffer_drops_and_counts_instead_of_growing(tmp_path):
         return state
 
     assert asyncio.run(fill()) == (5, 4)
+
+
+def test_explored_answers_land_in_their_stream_and_count_what_exploring_spent(redis_server):
+    day = time.strftime("%Y-%m-%d", time.gmtime(0.0))
+
+    def answer(backend, chosen, cost, grading):
+        propensity = 1.0 if chosen else 0.5
+        candidates = ("cheap", "dear", "mid")
+        return ExplorationRecord(
+            "req_1", 0.0, "router-knn", backend, chosen, propensity, candidates, 1.0, cost, grading, "0" * 64
+        )
+
+    async def write():
+        log = RedisUsageLog(redis_server.url)
+        await log.start()
+        log.explored(answer("cheap", True, 0.001, 0.0005))
+        log.explored(answer("dear", False, 0.02, 0.0005))
+        await log.close()
+        return log.written, log.dropped
+
+    assert asyncio.run(write()) == (2, 0)
+    client = redis_server.client()
+    entries = client.xrange("routeyard:explored")
+    assert [e["backend"] for _, e in entries] == ["cheap", "dear"]
+    assert json.loads(entries[1][1]["candidates"]) == ["cheap", "dear", "mid"]
+    assert entries[1][1]["chosen"] == "0" and float(entries[1][1]["propensity"]) == 0.5
+    assert floats(client.hgetall("routeyard:spend_usd:backend")) == {"dear": 0.02}  # cheap: its request's
+    assert floats(client.hgetall("routeyard:spend_usd:router")) == {"router-knn": pytest.approx(0.021)}
+    assert floats(client.hgetall("routeyard:spend_usd:day")) == {day: pytest.approx(0.021)}
+    assert client.exists("routeyard:requests:router", "routeyard:requests:backend") == 0
 
 
 def test_feedback_round_trips_into_export_and_a_retrained_predictor(

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from routeyard.gateway.metrics import GatewayMetrics
-from routeyard.gateway.usage import Attempt, FanOutUsageLog, InMemoryUsageLog, RouteRecord
+from routeyard.gateway.usage import Attempt, ExplorationRecord, FanOutUsageLog, InMemoryUsageLog, RouteRecord
 
 SECRET_PROMPT = "my secret prompt text"
 
@@ -18,6 +18,9 @@ class BrokenSink:
 
     def feedback(self, request_id, quality, rater=None):
         raise KeyError(request_id)
+
+    def explored(self, record):
+        raise ValueError(f"cannot keep {record}")
 
 
 def a_record(request_id="req_" + "1" * 32, cost=0.002):
@@ -34,20 +37,40 @@ def a_record(request_id="req_" + "1" * 32, cost=0.002):
     )
 
 
+def an_explored_answer():
+    return ExplorationRecord(
+        "req_" + "1" * 32,
+        0.0,
+        "router-knn",
+        "dear",
+        False,
+        0.5,
+        ("cheap", "dear"),
+        1.0,
+        0.01,
+        0.0,
+        "a" * 64,
+        prompt_turns=(SECRET_PROMPT,),
+    )
+
+
 def test_a_sink_that_raises_is_logged_by_type_and_the_others_still_get_everything(caplog):
     before, after = InMemoryUsageLog(), InMemoryUsageLog()
     fan_out = FanOutUsageLog(before, BrokenSink(), after)
     with caplog.at_level(logging.ERROR, logger="routeyard.usage"):
         fan_out.record(a_record())  # does not raise
         fan_out.feedback("req_" + "1" * 32, 0.5)
+        fan_out.explored(an_explored_answer())
     assert (
         [r.request_id for r in after.records] == [r.request_id for r in before.records] == ["req_" + "1" * 32]
     )
     assert after.feedbacks == before.feedbacks == {"req_" + "1" * 32: 0.5}
-    assert fan_out.failures == 2
+    assert list(after.explorations) == list(before.explorations) == [an_explored_answer()]
+    assert fan_out.failures == 3
     assert caplog.messages == [
         "usage log BrokenSink failed on a record (RuntimeError)",
         "usage log BrokenSink failed on a feedback (KeyError)",
+        "usage log BrokenSink failed on an explored answer (ValueError)",
     ]
     assert not any(SECRET_PROMPT in m or "req_" in m for m in caplog.messages)
 
