@@ -42,6 +42,7 @@ from routeyard.gateway.fast_json import FastJSONResponse
 from routeyard.gateway.internal_errors import InternalErrors
 from routeyard.gateway.keys.key_store_choice import open_key_store
 from routeyard.gateway.keys.virtual_key import KeyLimits
+from routeyard.gateway.live_aiq_store import InMemoryLiveAiq, RedisLiveAiq
 from routeyard.gateway.metrics_server import MetricsServer, start_metrics_server
 from routeyard.gateway.model_catalog import AUTO_MODEL, ModelCatalog
 from routeyard.gateway.operations import add_operations_routes, watch_state
@@ -85,6 +86,7 @@ def create_app(
         settings,
         usage_log if usage_log is not None else _usage_log(settings),
         key_store=open_key_store(settings) if settings.virtual_keys else None,
+        live_aiq=RedisLiveAiq(settings.redis_url) if settings.redis_url else InMemoryLiveAiq(),
     )
     runtime.reloader = PolicyReloader(runtime, config_path)
 
@@ -158,6 +160,8 @@ async def _serving(
         runtime.catalog.backends.update(await asyncio.to_thread(build_backends, settings, pools))
         if isinstance(runtime.usage_log, RedisUsageLog):
             await runtime.usage_log.start()
+        if isinstance(runtime.live_aiq, RedisLiveAiq):
+            await runtime.live_aiq.start()
         gc.freeze()  # again once the routers load (see _load_routers)
         if runtime.reloader is not None:
             runtime.reloader.bind(asyncio.get_running_loop())  # SIGHUP schedules its reload here
@@ -171,6 +175,8 @@ async def _serving(
             await runtime.batcher.close()
         if isinstance(runtime.usage_log, RedisUsageLog):
             await runtime.usage_log.close()
+        if isinstance(runtime.live_aiq, RedisLiveAiq):
+            await runtime.live_aiq.close()
         if runtime.keys is not None:
             await runtime.keys.close()
         if runtime.key_store is not None:

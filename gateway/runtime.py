@@ -18,6 +18,7 @@ from routeyard.gateway.keys.authentication import Authenticator
 from routeyard.gateway.keys.key_enforcement import KeyEnforcer
 from routeyard.gateway.keys.request_ids import RequestIds
 from routeyard.gateway.keys.virtual_key import KeyStore
+from routeyard.gateway.live_aiq_store import InMemoryLiveAiq, LiveAiqStore
 from routeyard.gateway.metrics import GatewayMetrics
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.recent_requests import RecentRequests
@@ -53,6 +54,8 @@ class GatewayRuntime:
         reloader: reloads the routers from the config file, gated by replay (``POST /admin/reload``,
             SIGHUP); set by ``create_app``. ``settings`` then holds the routers being served, and
             ``catalog`` swaps them in one assignment.
+        live_aiq: the routers' explored requests, added up (in Redis with ``redis_url``) for the live
+            AIQ of ``/v1/stats``, the dashboard and Prometheus.
     """
 
     settings: GatewaySettings
@@ -70,6 +73,7 @@ class GatewayRuntime:
     keys: KeyEnforcer | None = field(init=False)
     request_ids: RequestIds = field(init=False)
     reloader: PolicyReloader | None = None
+    live_aiq: LiveAiqStore = field(default_factory=InMemoryLiveAiq)
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(
