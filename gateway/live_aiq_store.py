@@ -7,11 +7,15 @@ once, never raises) and gives every router's :class:`~routeyard.evaluation.live_
 - :class:`InMemoryLiveAiq`: one process's tallies (no ``redis_url``).
 - :class:`RedisLiveAiq`: every replica's. Observations are added to a local *delta* tally; a background
   task (:meth:`~RedisLiveAiq.start`) sends it every ``interval_seconds`` as ``HINCRBYFLOAT`` of each sum
-  into the hash ``<prefix>:live:<router>`` (one pipeline, in a ``MULTI``: all of a delta or none), and
-  reads back every router's hash, so :meth:`~RedisLiveAiq.summaries` shows the fleet's numbers as of the
-  last round trip. The tallies are sums, so replicas adding to them in any order agree, and memory is
-  bounded by routers × backends. Redis down: the delta is kept and sent later (added to, not lost),
-  the failure counted in :attr:`~RedisLiveAiq.failures` and logged once until Redis answers again.
+  into the hash ``<prefix>:live:<router>``, and reads back every router's hash, so
+  :meth:`~RedisLiveAiq.summaries` shows the fleet's numbers as of the last round trip. The tallies are
+  sums, so replicas adding to them in any order agree, and memory is bounded by routers × backends.
+
+Exactly once: a delta taken for sending gets a random id and is applied by one Lua script (atomic) only
+if ``SET <prefix>:live:delta:<id> NX EX 86400`` succeeds. While Redis fails, the same delta is resent
+with the same id (new observations gather in the next one), so a delta Redis applied but whose answer
+was lost is not added twice. The failure is counted in :attr:`~RedisLiveAiq.failures` and logged once
+until Redis answers again; what is still unsent at :meth:`~RedisLiveAiq.close` is logged as lost.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Protocol
@@ -27,9 +32,26 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from routeyard.evaluation.live_aiq import ExploredAnswer, LiveSummary, LiveTally, live_summary
+from routeyard.evaluation.live_aiq import POLICY, ExploredAnswer, LiveSummary, LiveTally, live_summary
 
 logger = logging.getLogger("routeyard.gateway")
+
+_MARKER_TTL_SECONDS = 86_400
+# KEYS: 1 the delta's marker, 2 the set of routers. ARGV: 1 marker ttl, 2 the hash key prefix
+# ("<prefix>:live:"), then per router: its name, its field count n, n (field, increment) pairs.
+_APPLY = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local at = 3
+while at <= #ARGV do
+  local router, n = ARGV[at], tonumber(ARGV[at + 1])
+  redis.call('SADD', KEYS[2], router)
+  for i = 0, n - 1 do
+    redis.call('HINCRBYFLOAT', ARGV[2] .. router, ARGV[at + 2 + 2 * i], ARGV[at + 3 + 2 * i])
+  end
+  at = at + 2 + 2 * n
+end
+return 1
+"""
 
 
 class LiveAiqStore(Protocol):
@@ -72,6 +94,8 @@ class RedisLiveAiq:
             url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
         )
         self._delta: dict[str, LiveTally] = defaultdict(LiveTally)
+        self._sending: tuple[str, dict[str, LiveTally]] | None = None  # (marker, delta) until applied
+        self._apply = self._client.register_script(_APPLY)
         self._fleet: dict[str, LiveTally] = {}
         self._failing = False
         self._task: asyncio.Task[None] | None = None
@@ -95,15 +119,23 @@ class RedisLiveAiq:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.exchange()
+        unsent = [self._delta] + ([self._sending[1]] if self._sending else [])
+        lost = sum(int(t.sums[POLICY]["n"]) for d in unsent for t in d.values() if POLICY in t.sums)
+        if lost:
+            logger.warning("live AIQ: closed with %d explored requests not sent to Redis (lost)", lost)
         await self._client.aclose()
 
     async def exchange(self) -> None:
-        """Send the delta and read every router's tally back; never raises (a failure is counted)."""
-        delta, self._delta = self._delta, defaultdict(LiveTally)
+        """Send the delta being resent, then the one gathered, and read every router's tally back; never
+        raises (a failure is counted)."""
         try:
-            await self._send(delta)
+            while self._sending is not None or self._delta:  # the one being resent first, then the rest
+                if self._sending is None:
+                    self._sending = (f"{self.prefix}:live:delta:{uuid.uuid4().hex}", self._delta)
+                    self._delta = defaultdict(LiveTally)
+                await self._send(*self._sending)
+                self._sending = None
         except (redis.RedisError, OSError) as exc:
-            self._merge_back(delta)
             self._failed(exc)
             return
         try:
@@ -120,16 +152,13 @@ class RedisLiveAiq:
             await asyncio.sleep(self.interval_seconds)
             await self.exchange()
 
-    async def _send(self, delta: dict[str, LiveTally]) -> None:
-        if not delta:
-            return
-        async with self._client.pipeline(transaction=True) as pipe:
-            for router, tally in delta.items():
-                pipe.sadd(f"{self.prefix}:live:routers", router)
-                for name, value in tally.fields().items():
-                    if value:
-                        pipe.hincrbyfloat(f"{self.prefix}:live:{router}", name, value)
-            await pipe.execute()
+    async def _send(self, marker: str, delta: dict[str, LiveTally]) -> None:
+        """Apply ``delta`` once (the script skips a ``marker`` it has seen)."""
+        args: list[str | int | float] = [_MARKER_TTL_SECONDS, f"{self.prefix}:live:"]
+        for router, tally in delta.items():
+            fields = [(name, value) for name, value in tally.fields().items() if value]
+            args += [router, len(fields), *(x for pair in fields for x in (pair[0], repr(pair[1])))]
+        await self._apply(keys=[marker, f"{self.prefix}:live:routers"], args=args)
 
     async def _read(self) -> dict[str, LiveTally]:
         members = await self._client.smembers(f"{self.prefix}:live:routers")
@@ -139,14 +168,6 @@ class RedisLiveAiq:
                 pipe.hgetall(f"{self.prefix}:live:{router}")
             hashes = await pipe.execute()
         return {router: LiveTally.from_fields(fields) for router, fields in zip(routers, hashes, strict=True)}
-
-    def _merge_back(self, delta: dict[str, LiveTally]) -> None:
-        """Put an unsent ``delta`` back under what was observed meanwhile."""
-        for router, tally in delta.items():
-            pending = self._delta[router]
-            for name, sums in tally.sums.items():
-                for key, value in sums.items():
-                    pending.sums[name][key] += value
 
     def _failed(self, exc: Exception) -> None:
         self.failures += 1

@@ -1,6 +1,11 @@
 """The operators' endpoints: ``GET /metrics`` (Prometheus), ``GET /dashboard`` (a live page over
 ``GET /v1/stats``) and ``POST /v1/feedback`` (quality feedback).
 
+``/v1/stats`` is this replica's recent requests (``routeyard.gateway.recent_requests``) and, under
+``"live"``, every router's live AIQ from its explored requests (``runtime.live_aiq``: the fleet's with
+``redis_url``; ``routeyard.evaluation.live_aiq.summary_as_dict``), which ``/metrics`` exports as the
+``routeyard_live_*`` gauges and the dashboard draws.
+
 ``/dashboard`` and ``/v1/stats`` need the admin key (``routeyard.gateway.keys.authentication``; a browser
 is asked for it as an HTTP Basic password). So does ``/metrics`` on the API port; with ``metrics_port``
 it is served there instead, unauthenticated (the Prometheus convention), and not on the API port.
@@ -27,6 +32,7 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from routeyard.evaluation.live_aiq import summary_as_dict
 from routeyard.gateway.errors import InvalidRequestError, NotFoundError
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.redis_usage_log import RedisUsageLog
@@ -69,7 +75,8 @@ def add_operations_routes(app: FastAPI, runtime: GatewayRuntime) -> None:
     @app.get("/v1/stats")
     async def stats(request: Request) -> dict[str, Any]:
         authenticator.admin(request.headers)
-        return recent.snapshot()
+        live = {router: summary_as_dict(s) for router, s in runtime.live_aiq.summaries().items()}
+        return {**recent.snapshot(), "live": live}
 
     @app.post("/v1/feedback", status_code=202)
     async def feedback(request: Request) -> JSONResponse:
@@ -92,8 +99,9 @@ def add_operations_routes(app: FastAPI, runtime: GatewayRuntime) -> None:
 
 def watch_state(runtime: GatewayRuntime) -> None:
     """Register in ``runtime``'s metrics those read at scrape time: the catalog's backends' circuit
-    breakers and the usage log's buffer."""
+    breakers, the usage log's buffer and the routers' live AIQ."""
     runtime.metrics.registry.register(_StateCollector(runtime.catalog, runtime.usage_log))
+    runtime.metrics.registry.register(_LiveAiqCollector(runtime))
 
 
 class _StateCollector(Collector):
@@ -126,3 +134,79 @@ class _StateCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         return self.collect()
+
+
+_LIVE_PER_ROUTER = {  # metric name: (help, the summary_as_dict path of its value)
+    "routeyard_live_aiq": ("Live AIQ of the router's policy on explored requests", ("aiq",)),
+    "routeyard_live_zero_aiq": (
+        "Live AIQ of the Zero router (the best of always calling one backend) on explored requests",
+        ("zero_aiq",),
+    ),
+    "routeyard_live_regret": (
+        "Zero hull's quality at the policy's live cost minus the policy's live quality (< 0: it beats Zero)",
+        ("regret",),
+    ),
+    "routeyard_live_explored_requests": (
+        "Explored requests the router's live numbers are estimated from",
+        ("policy", "quality", "n"),
+    ),
+    "routeyard_live_policy_quality": (
+        "Live mean quality of the router's own choices",
+        ("policy", "quality", "mean"),
+    ),
+    "routeyard_live_policy_cost_usd": (
+        "Live mean $ per request of the router's own choices",
+        ("policy", "cost_usd", "mean"),
+    ),
+}
+_LIVE_PER_BACKEND = {
+    "routeyard_live_quality": (
+        "Estimated mean quality of a backend on the router's traffic",
+        ("quality", "mean"),
+    ),
+    "routeyard_live_quality_low": ("Lower end of that quality's 95 % interval", ("quality", "low")),
+    "routeyard_live_quality_high": ("Upper end of that quality's 95 % interval", ("quality", "high")),
+    "routeyard_live_cost_usd": (
+        "Estimated mean $ per request of a backend on the router's traffic",
+        ("cost_usd", "mean"),
+    ),
+}
+
+
+class _LiveAiqCollector(Collector):
+    """The ``routeyard_live_*`` gauges of every router's live summary, read at scrape time; a value that
+    is not yet known (None in ``summary_as_dict``: NaN or an infinite interval) is left out."""
+
+    def __init__(self, runtime: GatewayRuntime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterable[Metric]:
+        live = {router: summary_as_dict(s) for router, s in self.runtime.live_aiq.summaries().items()}
+        for name, (documentation, path) in _LIVE_PER_ROUTER.items():
+            family = GaugeMetricFamily(name, documentation, labels=["router"])
+            for router, summary in live.items():
+                _add_known(family, [router], _at(summary, path))
+            yield family
+        for name, (documentation, path) in _LIVE_PER_BACKEND.items():
+            family = GaugeMetricFamily(name, documentation, labels=["router", "backend"])
+            for router, summary in live.items():
+                for backend, point in summary["backends"].items():
+                    _add_known(family, [router, backend], _at(point, path))
+            yield family
+
+    def describe(self) -> Iterable[Metric]:
+        return self.collect()
+
+
+def _at(tree: Any, path: tuple[str, ...]) -> Any:
+    """``tree[path[0]][path[1]]…``, or None where a step is None."""
+    for key in path:
+        if tree is None:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _add_known(family: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
+    if value is not None:
+        family.add_metric(labels, float(value))

@@ -43,6 +43,7 @@ def test_the_stats_endpoint_sums_up_the_traffic(busy_gateway):
     assert stats["errors_by_status"] == {"502": 1}
     assert stats["saved_usd"] > 0 and stats["spend_usd"] > 0
     assert stats["latency_ms"]["p50"] > 0
+    assert stats["live"] == {}  # nothing explored
 
 
 def test_headless_chromium_shows_the_numbers_and_takes_a_screenshot(busy_gateway, tmp_path, record_property):
@@ -50,6 +51,7 @@ def test_headless_chromium_shows_the_numbers_and_takes_a_screenshot(busy_gateway
     assert re.search(r'id="requests">10<', dom)
     assert re.search(r'id="errors">1<', dom)
     assert "cheap" in dom and "dear" in dom and "router-knn" in dom
+    assert 'class="empty">no explored requests yet:' in dom  # the live AIQ panel, before any explored request
     screenshot = tmp_path / "dashboard.png"
     chromium(f"--screenshot={screenshot}", "--window-size=1400,800", busy_gateway.url + "/dashboard")
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
