@@ -3,11 +3,12 @@ agree on the numbers of all of them, and a Redis outage loses or doubles nothing
 
 import asyncio
 import math
+from collections import defaultdict
 
 import numpy as np
 import pytest
 
-from routeyard.evaluation.live_aiq import ExploredAnswer, summary_as_dict
+from routeyard.evaluation.live_aiq import ExploredAnswer, LiveTally, summary_as_dict
 from routeyard.gateway.live_aiq_store import InMemoryLiveAiq, RedisLiveAiq
 from routeyard.testing.redis_server import RedisServer
 
@@ -157,7 +158,7 @@ def test_a_delta_resent_after_its_answer_was_lost_is_applied_once(redis_server):
         for request in requests:
             store.observe(*request)
         store._sending = ("routeyard:live:delta:lost-answer", store._delta)  # taken for sending
-        store._delta = type(store._delta)(store._delta.default_factory)
+        store._delta = defaultdict(LiveTally)
         await store._send(*store._sending)  # applied, but pretend the answer was lost
         await store.exchange()  # resends the same delta under the same id
         await store.close()
