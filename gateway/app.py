@@ -171,6 +171,7 @@ async def _serving(
         yield
         loading.cancel()
         await asyncio.gather(loading, return_exceptions=True)
+        await runtime.explorer.close()  # explorations in flight: a short wait, then cancelled
         if runtime.batcher is not None:
             await runtime.batcher.close()
         if isinstance(runtime.usage_log, RedisUsageLog):

@@ -120,6 +120,12 @@ class GatewayMetrics:
             ["router"],
             registry=r,
         )
+        self.exploration_skipped = Counter(
+            "routeyard_exploration_skipped_total",
+            "Requests drawn for exploration but not explored, or whose exploration failed, by reason",
+            ["router", "reason"],
+            registry=r,
+        )
         self._paced: dict[str, PacedRouter] = {}
         r.register(_PacingCollector(self._paced))
 

@@ -18,6 +18,9 @@
    with the error's status; a stream once it ends: 200, the upstream's error status, 500, or
    :data:`~routeyard.gateway.stream_relay.CLIENT_CLOSED` when the client left first (streams:
    ``routeyard.gateway.stream_relay``).
+7. **Explore**: a whole answer of a router that explores may be explored once rendered: another
+   candidate asked and both answers graded in a background task (``routeyard.gateway.exploration``;
+   streams and walks are not explored).
 
 Requests refused before a router decided (bad input, unknown model, router not ready, no backend
 allowed) raise and are left to the caller, who counts them (``log_refusal``).
@@ -133,7 +136,11 @@ async def _serve(
         usage=settled.usage,
         route=settled.plan,
     )
-    return _render_whole(body, settled, decision, trace, as_stream=request.stream)
+    response = _render_whole(body, settled, decision, trace, as_stream=request.stream)
+    if walker is None and not request.stream:  # 7. explore, off the request's path
+        reply = Reply(settled.body, settled.usage, settled.cost_usd)
+        runtime.explorer.maybe_explore(router, request, decision, settled.backend, reply, trace.request_id)
+    return response
 
 
 async def _reserve(

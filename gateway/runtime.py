@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
+from routeyard.gateway.exploration import Explorer, InMemorySpendLedger, RedisSpendLedger, SpendLedger
 from routeyard.gateway.keys.authentication import Authenticator
 from routeyard.gateway.keys.key_enforcement import KeyEnforcer
 from routeyard.gateway.keys.request_ids import RequestIds
@@ -56,6 +57,8 @@ class GatewayRuntime:
             ``catalog`` swaps them in one assignment.
         live_aiq: the routers' explored requests, added up (in Redis with ``redis_url``) for the live
             AIQ of ``/v1/stats``, the dashboard and Prometheus.
+        explorer: explores the requests of the routers that explore, off their path
+            (``routeyard.gateway.exploration``); its daily spend in Redis with ``redis_url``.
     """
 
     settings: GatewaySettings
@@ -74,6 +77,7 @@ class GatewayRuntime:
     request_ids: RequestIds = field(init=False)
     reloader: PolicyReloader | None = None
     live_aiq: LiveAiqStore = field(default_factory=InMemoryLiveAiq)
+    explorer: Explorer = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(
@@ -87,6 +91,17 @@ class GatewayRuntime:
         self.authenticator = Authenticator(settings.client_keys(), self.key_store, settings.admin_key())
         self.keys = KeyEnforcer(self.key_store) if self.key_store is not None else None
         self.request_ids = RequestIds(settings.request_id_secret())
+        ledger: SpendLedger = (
+            RedisSpendLedger(settings.redis_url) if settings.redis_url else InMemorySpendLedger()
+        )
+        self.explorer = Explorer(
+            self.catalog.backends,
+            self.recorder,
+            self.live_aiq,
+            self.metrics.exploration_skipped,
+            ledger,
+            store_prompts=settings.store_prompts,
+        )
 
 
 def runtime_of(app: Starlette) -> GatewayRuntime:

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from routeyard.evaluation import deployed_routers
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.errors import NoBackendFitsError
+from routeyard.gateway.exploration import ExplorationPolicy
 from routeyard.gateway.router import Assessment, Candidate, Decision
 from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
 from routeyard.gateway.spend_pacing import (
@@ -35,12 +36,14 @@ from routeyard.gateway.spend_pacing import (
     SpendPacer,
 )
 from routeyard.gateway.wire import RoutingOptions
+from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, build_judge
 from routeyard.policy.pacing import PacingController, PacingTuning
 from routeyard.policy.willingness_to_pay import rank_by_willingness_to_pay
 from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact, read_manifest
 from routeyard.predictor.embedder import embedding_text
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.quality_predictor import QualityPredictor
+from routeyard.registry import kind_union
 
 if TYPE_CHECKING:
     from routeyard.gateway.deployed_replay import ArtifactPredictions, OfflineRouterContext
@@ -50,7 +53,8 @@ class PredictiveRouter:
     """Willingness-to-pay routing on a predictor's quality and cost (see the module docstring).
 
     ``backend_of`` maps the predictor's model names to backend names; models without a backend are
-    never chosen, nor are the backends in ``exclude``.
+    never chosen, nor are the backends in ``exclude``. ``exploration``: how it explores
+    (``routeyard.gateway.exploration``; None: it does not).
     """
 
     def __init__(
@@ -62,8 +66,10 @@ class PredictiveRouter:
         willingness_to_pay: float = math.inf,
         backend_of: dict[str, str] | None = None,
         exclude: Collection[str] = (),
+        exploration: ExplorationPolicy | None = None,
     ) -> None:
         self.name = name
+        self.exploration = exploration
         self.exclude = frozenset(exclude)
         self.predictor = predictor
         self.willingness_to_pay = willingness_to_pay
@@ -132,8 +138,11 @@ class PacedPredictiveRouter(PredictiveRouter):
         pacer: SpendPacer,
         backend_of: dict[str, str] | None = None,
         exclude: Collection[str] = (),
+        exploration: ExplorationPolicy | None = None,
     ) -> None:
-        super().__init__(name, predictor, batcher, backend_of=backend_of, exclude=exclude)
+        super().__init__(
+            name, predictor, batcher, backend_of=backend_of, exclude=exclude, exploration=exploration
+        )
         self.pacer = pacer
 
     def own_willingness_to_pay(self) -> tuple[float, str]:
@@ -202,6 +211,42 @@ class ArtifactRouterConfig(RouterConfig):
         return {backend: model for model, backend in self.backends.items()}
 
 
+# Built as the cascade's is (``routeyard.gateway.routers.cascade``): the judge kinds registered when this
+# module is imported.
+if TYPE_CHECKING:
+    AnyJudgeConfig = JudgeConfig
+else:
+    AnyJudgeConfig = kind_union({k.name: k.config for k in JUDGE_KINDS}, known=JUDGE_KINDS.names())
+
+
+class ExplorationConfig(BaseModel):
+    """A predictive router's ``exploration:`` (``routeyard.gateway.exploration``): for a ``fraction`` of
+    its answered, non-streamed requests, one other allowed candidate is asked too, off the request's
+    path, and both answers are graded by ``grader`` (a judge of any kind; required when ``fraction`` >
+    0) and logged; at most ``budget_usd_per_day`` $ (the other answers and every grading) per UTC day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fraction: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="share of answered requests explored (0: none)"
+    )
+    budget_usd_per_day: float = Field(
+        default=1.0, ge=0.0, allow_inf_nan=False, description="$ of exploring spend per UTC day"
+    )
+    grader: AnyJudgeConfig | None = Field(default=None, description="the judge that grades both answers")
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """No grader while exploring, or what is wrong with the grader (prefixed ``exploration grader``)."""
+        if self.fraction > 0.0 and self.grader is None:
+            return [
+                f"exploration: a grader is needed when fraction > 0 (a judge of kind "
+                f"{', '.join(JUDGE_KINDS.names())})"
+            ]
+        if self.grader is None:
+            return []
+        return [f"exploration grader {problem}" for problem in self.grader.problems(backends)]
+
+
 class PredictiveRouterConfig(ArtifactRouterConfig):
     """``kind: <predictor kind>`` (``knn``, ``mlp``, …): willingness-to-pay routing on the predictor in
     ``artifact``, which must be of that kind.
@@ -211,6 +256,8 @@ class PredictiveRouterConfig(ArtifactRouterConfig):
     (``routeyard.gateway.spend_pacing``), starting from ``willingness_to_pay`` (clipped to the bounds);
     ``pacing_response_seconds`` is the time over which a deviation is corrected. A request's own
     ``routing.willingness_to_pay`` (or ``model: <router>-<w>``) still wins.
+
+    Exploration: ``exploration`` (:class:`ExplorationConfig`; off by default).
     """
 
     kind: str
@@ -219,6 +266,7 @@ class PredictiveRouterConfig(ArtifactRouterConfig):
     w_min: float = Field(default=1e-4, gt=0.0, allow_inf_nan=False)
     w_max: float = Field(default=10.0, gt=0.0, allow_inf_nan=False)
     pacing_response_seconds: float = Field(default=300.0, gt=0.0, allow_inf_nan=False)
+    exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
 
     @model_validator(mode="after")
     def _one_target_within_bounds(self) -> PredictiveRouterConfig:
@@ -247,6 +295,10 @@ class PredictiveRouterConfig(ArtifactRouterConfig):
         if kind not in known:
             raise ValueError(f"kind must be a predictor kind: one of {', '.join(known)}")
         return kind
+
+    def problems(self, backends: set[str]) -> list[str]:
+        """The artifact's, the mapping's and the exploration's problems."""
+        return super().problems(backends) + self.exploration.problems(backends)
 
     def manifest_problems(self, manifest: Manifest, backends: set[str]) -> list[str]:
         """An artifact of another predictor kind than ``kind``, and the models' problems."""
@@ -306,6 +358,7 @@ def build_predictive_router(config: PredictiveRouterConfig, context: RouterConte
     """The predictive router ``config`` describes, paced when it has a spend target (its state in Redis
     at ``context.redis_url`` when set, else in memory); raises ValueError (see :func:`predictive_router`)."""
     router = predictive_router(config, context, kind=config.kind)
+    router.exploration = exploration_policy(config, context, router)
     controller = config.pacing_controller()
     if controller is None:
         return router
@@ -319,7 +372,25 @@ def build_predictive_router(config: PredictiveRouterConfig, context: RouterConte
         pacer=SpendPacer(controller, store),
         backend_of=config.backends,
         exclude=config.exclude,
+        exploration=router.exploration,
     )
+
+
+def exploration_policy(
+    config: PredictiveRouterConfig, context: RouterContext, router: PredictiveRouter
+) -> ExplorationPolicy | None:
+    """How ``router`` explores (its grader built over the gateway's backends, as a cascade's judge is),
+    or None when it does not (``fraction`` 0); raises ValueError when the grader cannot be built."""
+    exploration = config.exploration
+    if exploration.fraction == 0.0:
+        return None
+    if exploration.grader is None:
+        raise ValueError("exploration: a grader is needed when fraction > 0")
+    # the cascade's module imports this one: imported here, when both are loaded
+    from routeyard.gateway.routers.cascade import judge_context
+
+    grader = build_judge(exploration.grader, judge_context(context))
+    return ExplorationPolicy(exploration.fraction, exploration.budget_usd_per_day, grader, router.model_of)
 
 
 ROUTER_KINDS.register(RouterKind("predictive", PredictiveRouterConfig, build_predictive_router))
