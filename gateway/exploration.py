@@ -9,8 +9,8 @@ already rendered and the task only runs once the request's coroutine yields. The
 
 1. picks ONE other backend uniformly at random among the decision's allowed candidates other than the
    one that answered (k of them in all: propensity 1/(k − 1); nothing when k < 2);
-2. checks the router's spend today (UTC) against ``budget_usd_per_day`` (:class:`SpendLedger`: in
-   memory, or ``INCRBYFLOAT <prefix>:exploration_spend:<router>:<day>`` in Redis so replicas share it);
+2. checks the router's spend today (UTC) against ``budget_usd_per_day``
+   (``routeyard.gateway.exploration_budget``: in memory, or in Redis so replicas share it);
 3. calls it with the request's body (whole), grades both answers with the router's grader, and sends
    two :class:`~routeyard.gateway.usage.ExplorationRecord` (one ``request_id``; the client's answer
    ``chosen`` with propensity 1) to the recorder; when both gradings succeeded, the pair goes to the live
@@ -39,14 +39,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as redis
 from prometheus_client import Counter
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from routeyard.evaluation.live_aiq import ExploredAnswer
 from routeyard.gateway.backends.backend import Backend, Reply
 from routeyard.gateway.errors import UpstreamError
+from routeyard.gateway.exploration_budget import SpendLedger, utc_day
 from routeyard.gateway.router import Decision
 from routeyard.gateway.usage import ExplorationRecord, UsageLog
 from routeyard.gateway.walk import answer_of
@@ -83,73 +81,6 @@ class LiveObserver(Protocol):
     def observe(
         self, router: str, candidates: Iterable[str], chosen: ExploredAnswer, explored: ExploredAnswer
     ) -> None: ...
-
-
-class SpendLedger(Protocol):
-    """Each router's exploring spend per UTC day."""
-
-    async def spent(self, router: str, day: str) -> float:
-        """$ spent exploring by ``router`` on ``day``; raises on a store failure."""
-        ...
-
-    async def add(self, router: str, day: str, cost_usd: float) -> None:
-        """Add ``cost_usd`` to ``router``'s spend on ``day``; raises on a store failure."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-class InMemorySpendLedger:
-    """One process's spend, today's and yesterday's days kept (older ones dropped as days pass)."""
-
-    def __init__(self) -> None:
-        self._spend: dict[tuple[str, str], float] = {}
-
-    async def spent(self, router: str, day: str) -> float:
-        return self._spend.get((router, day), 0.0)
-
-    async def add(self, router: str, day: str, cost_usd: float) -> None:
-        for key in [k for k in self._spend if k[1] < day]:
-            del self._spend[key]
-        self._spend[(router, day)] = self._spend.get((router, day), 0.0) + cost_usd
-
-    async def close(self) -> None:
-        return None
-
-
-class RedisSpendLedger:
-    """Every replica's spend: ``<prefix>:exploration_spend:<router>:<day>``, a float added to with
-    ``INCRBYFLOAT`` and expiring two days after its last addition."""
-
-    TTL_SECONDS = 2 * 86_400
-
-    def __init__(self, url: str, *, prefix: str = "routeyard") -> None:
-        self.prefix = prefix
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
-        )
-
-    def key(self, router: str, day: str) -> str:
-        return f"{self.prefix}:exploration_spend:{router}:{day}"
-
-    async def spent(self, router: str, day: str) -> float:
-        value = await self._client.get(self.key(router, day))
-        return float(value) if value is not None else 0.0
-
-    async def add(self, router: str, day: str, cost_usd: float) -> None:
-        key = self.key(router, day)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.incrbyfloat(key, cost_usd)
-            pipe.expire(key, self.TTL_SECONDS)
-            await pipe.execute()
-
-    async def close(self) -> None:
-        await self._client.aclose()
-
-
-def utc_day(now: float) -> str:
-    """The UTC day of the Unix time ``now``, as ``YYYY-MM-DD``."""
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
 def failed_grading(judgement: Judgement) -> bool:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
-from routeyard.gateway.exploration import Explorer, InMemorySpendLedger, RedisSpendLedger, SpendLedger
+from routeyard.gateway.exploration import Explorer
+from routeyard.gateway.exploration_budget import InMemorySpendLedger, RedisSpendLedger, SpendLedger
 from routeyard.gateway.keys.authentication import Authenticator
 from routeyard.gateway.keys.key_enforcement import KeyEnforcer
 from routeyard.gateway.keys.request_ids import RequestIds

@@ -26,15 +26,10 @@ from routeyard.evaluation import deployed_routers
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.errors import NoBackendFitsError
 from routeyard.gateway.exploration import ExplorationPolicy
+from routeyard.gateway.pacing_store import InMemoryPacingStore, PacingStore, RedisPacingStore
 from routeyard.gateway.router import Assessment, Candidate, Decision
 from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
-from routeyard.gateway.spend_pacing import (
-    InMemoryPacingStore,
-    PacingReading,
-    PacingStore,
-    RedisPacingStore,
-    SpendPacer,
-)
+from routeyard.gateway.spend_pacing import PacingReading, SpendPacer
 from routeyard.gateway.wire import RoutingOptions
 from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, build_judge
 from routeyard.policy.pacing import PacingController, PacingTuning

@@ -16,14 +16,10 @@ import openai
 import pytest
 import yaml
 
+from routeyard.gateway.pacing_store import InMemoryPacingStore, PacingStore, RedisPacingStore
 from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import ConfigError, load_settings
-from routeyard.gateway.spend_pacing import (
-    InMemoryPacingStore,
-    PacingStore,
-    RedisPacingStore,
-    SpendPacer,
-)
+from routeyard.gateway.spend_pacing import SpendPacer
 from routeyard.policy.pacing import PacingController, PacingTuning
 from routeyard.testing.redis_server import RedisServer
 from tests.gateway.conftest import POEMS, gateway_settings, start_gateway
