@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from routeyard.gateway.settings import GatewaySettings, reference_problems
+from routeyard.gateway.settings import GatewaySettings, reference_problems, secret_problems
 from tests.deploy.deploy_files import (
     COMPOSE_VARIABLE,
     DEPLOY,
@@ -58,7 +58,7 @@ def test_the_compose_gateway_authenticates_clients_and_serves_metrics_on_the_scr
     gateway = compose()["services"]["gateway"]
     assert gateway["env_file"] == ["routeyard.env"]  # compose refuses to start without the file
     settings = gateway_settings(monkeypatch, filled_env_file())
-    assert reference_problems(settings) == []
+    assert reference_problems(settings) + secret_problems(settings) == []
     assert settings.authenticates_clients and settings.virtual_keys
     assert settings.client_keys() == {filled_env_file()["ROUTEYARD_CLIENT_KEYS"]}
     assert settings.admin_key() == filled_env_file()["ROUTEYARD_ADMIN_KEY"]
@@ -81,6 +81,6 @@ def test_the_env_example_holds_no_usable_secret(monkeypatch):
     assert gateway_variables | {"REDIS_PASSWORD"} <= set(example)
     assert "GRAFANA_ADMIN_PASSWORD" not in example  # the gateway would see it
     settings = gateway_settings(monkeypatch, {**example, "REDIS_PASSWORD": "set"})
-    problems = " ".join(reference_problems(settings))
+    problems = " ".join(reference_problems(settings) + secret_problems(settings))
     for field in ("client_keys_env", "admin_key_env", "request_id_secret_env"):
         assert field in problems  # an example copied unfilled stops the gateway at start

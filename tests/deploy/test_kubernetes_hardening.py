@@ -5,7 +5,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from routeyard.gateway.settings import GatewaySettings, reference_problems
+from routeyard.gateway.settings import GatewaySettings, reference_problems, secret_problems
 from tests.deploy.deploy_files import (
     DEPLOY,
     container_environment,
@@ -153,7 +153,7 @@ def test_the_kubernetes_gateway_authenticates_and_reaches_redis_with_its_passwor
     for name, value in container_environment(gateway_container(), secrets).items():
         monkeypatch.setenv(name, value)
     settings = GatewaySettings()
-    assert reference_problems(settings) == []
+    assert reference_problems(settings) + secret_problems(settings) == []
     assert settings.authenticates_clients and settings.virtual_keys
     assert settings.admin_key() == secrets["ROUTEYARD_ADMIN_KEY"]
     assert settings.request_id_secret() == secrets["ROUTEYARD_REQUEST_ID_SECRET"]

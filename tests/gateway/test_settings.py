@@ -124,3 +124,13 @@ def test_cascade_routers_are_checked_at_start(tmp_path, artifact):
         "routers.2 (c3): judge backend 'grader' is not a configured backend",
         "routers.2 (c3): order names unknown backends ['ghost']",
     ]
+
+
+def test_commands_that_only_read_the_routing_need_no_secrets_set(tmp_path, monkeypatch):
+    for variable in ("UNSET_CLIENT_KEYS", "UNSET_ADMIN_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    path = write(tmp_path, {"client_keys_env": "UNSET_CLIENT_KEYS", "admin_key_env": "UNSET_ADMIN_KEY"})
+    with pytest.raises(ConfigError) as refused:  # serving it would be open: refused at start
+        load_settings(path)
+    assert "UNSET_CLIENT_KEYS is unset" in str(refused.value)
+    assert load_settings(path, secrets=False).client_keys_env == "UNSET_CLIENT_KEYS"  # replay --config
