@@ -31,7 +31,8 @@ test: lint test-programs
 	$(VENV)/bin/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-# The embedded default gateway on http://127.0.0.1:8000/v1 (the first start builds its artifacts, ≈ 20 s).
+# The embedded default gateway on http://127.0.0.1:8000/v1 (its KNN artifacts ship prebuilt, so it is ready in
+# seconds; they are rebuilt by `python -m routeyard.demo.build_artifacts`).
 serve: install
 	$(VENV)/bin/routeyard serve
 

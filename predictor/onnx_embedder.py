@@ -80,6 +80,8 @@ def _export_transformer(model: EmbeddingModel, path: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from routeyard.predictor.sentence_embedder import quiet_model_loading
+
     class LastHiddenState(torch.nn.Module):
         def __init__(self, transformer: torch.nn.Module) -> None:
             super().__init__()
@@ -94,7 +96,8 @@ def _export_transformer(model: EmbeddingModel, path: Path) -> None:
             hidden: torch.Tensor = output.last_hidden_state
             return hidden
 
-    transformer: Any = SentenceTransformer(str(model.path), device="cpu", local_files_only=True)[0]
+    with quiet_model_loading():
+        transformer: Any = SentenceTransformer(str(model.path), device="cpu", local_files_only=True)[0]
     example = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "last_hidden_state")}
     with warnings.catch_warnings():  # the tracer's notes on constant shapes do not apply to BERT inputs

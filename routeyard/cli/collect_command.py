@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from tqdm import tqdm
+
 from routeyard.cli.arguments import names
 from routeyard.gateway.assembly import build_backends
 from routeyard.gateway.backends.backend import Backend
@@ -86,7 +88,7 @@ def _collect(
     out: OutcomeFile,
     args: argparse.Namespace,
 ) -> Progress:
-    async def go() -> Progress:
+    async def go(bar: tqdm[None]) -> Progress:
         async with ConnectionPools() as pools:
             backends = build_backends(settings, pools)
             answering: dict[str, Backend] = {name: backends[name] for name in chosen}
@@ -97,10 +99,12 @@ def _collect(
                 out,
                 concurrency=args.concurrency,
                 max_usd=args.max_usd,
-                on_progress=_progress_line if sys.stderr.isatty() else lambda progress: None,
+                on_progress=lambda progress: _show(bar, progress),
             )
 
-    return asyncio.run(go())
+    total = len(prompts) * len(chosen)
+    with tqdm(total=total, desc="collect", unit="pair", disable=not sys.stderr.isatty(), leave=False) as bar:
+        return asyncio.run(go(bar))
 
 
 def _grader_choice(grader: str, settings: GatewaySettings, configured: list[str]) -> GraderChoice:
@@ -138,13 +142,11 @@ def _check_references(prompts: list[PromptRow], path: Path) -> None:
             )
 
 
-def _progress_line(progress: Progress) -> None:
-    print(
-        f"\r{progress.done}/{progress.total} pairs, {progress.failed} failed, ${progress.spent_usd:.4f}",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+def _show(bar: tqdm[None], progress: Progress) -> None:
+    """Move the progress bar (on a terminal only) to ``progress``: pairs done, failed, $ spent."""
+    bar.n = progress.done
+    bar.set_postfix_str(f"{progress.failed} failed, ${progress.spent_usd:.4f}", refresh=False)
+    bar.refresh()
 
 
 def _summary(progress: Progress, out: Path) -> str:

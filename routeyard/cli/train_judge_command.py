@@ -1,13 +1,22 @@
-"""``routeyard train-judge``: train the learned judge on an outcome table's recorded answers."""
+"""``routeyard train-judge``: train the learned judge on an outcome table's recorded answers.
+
+It embeds with the commands' default embedder (``minilm-static``, as the gateway's default ``embedder``,
+which is what serves the judge: a judge refuses an embedder of another identity); embedding every
+prompt and recorded answer is the long step, shown by a progress bar on a terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from routeyard.cli.arguments import add_embedder_arguments, add_table_arguments, load_table
-from routeyard.cli.embedders import embedder_named
-from routeyard.judges.judge_training import train_judge
+from routeyard.cli.embedders import embedder_named, embedding_progress
+from routeyard.judges.judge_training import Cells, held_out_rows, judged_cells, train_judge
+from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.split import DEFAULT_SEED, DEFAULT_TRAIN_FRACTION
+from routeyard.predictor.training import train_rows
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,13 +43,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     table = load_table(args.data, args.format, with_responses=True)
     embedder = embedder_named(args.embedder, cached=not args.no_cache)
-    judge = train_judge(
-        table,
-        embedder,
-        seed=args.seed,
-        train_fraction=args.train_fraction,
-        regularisation=args.regularisation,
-    )
+    total = _texts_to_embed(table, seed=args.seed, train_fraction=args.train_fraction)
+    with embedding_progress(embedder, total, description="embed prompts and answers") as shown:
+        judge = train_judge(
+            table,
+            shown,
+            seed=args.seed,
+            train_fraction=args.train_fraction,
+            regularisation=args.regularisation,
+        )
     judge.save(args.out)
     manifest = judge.manifest
     print(
@@ -55,6 +66,19 @@ def run(args: argparse.Namespace) -> int:
         for dataset, dataset_rates in manifest.metrics["test_split_by_dataset"].items():
             print(f"  {dataset} ({dataset_rates['n']} answers): {_rates(dataset_rates)}")
     return 0
+
+
+def _texts_to_embed(table: OutcomeTable, *, seed: int, train_fraction: float) -> int:
+    """How many texts training embeds: each judged cell's answer and each of their distinct prompts, on
+    the train split, and on the test split too when there is one (its error rates)."""
+    splits = [train_rows(table, seed=seed, train_fraction=train_fraction)[0]]
+    if train_fraction < 1.0:
+        splits.append(held_out_rows(table, seed=seed, train_fraction=train_fraction))
+    return sum(_cell_texts(judged_cells(table, rows)) for rows in splits)
+
+
+def _cell_texts(cells: Cells) -> int:
+    return len(np.unique(cells.rows)) + len(cells.rows)
 
 
 def _rates(rates: dict[str, float]) -> str:
