@@ -2,20 +2,21 @@
 
 A router that explores carries an :class:`ExplorationPolicy` (its ``exploration`` attribute: the
 ``fraction`` of requests, the daily budget and the grader; a predictive router's
-``exploration:`` config). For a request it decided, answered whole (not streamed: a stream's text is
-relayed chunk by chunk and never held, so streams are not explored), :meth:`Explorer.maybe_explore`
-draws whether to explore it and, if so, starts a task and returns at once: the client's reply is
-already rendered and the task only runs once the request's coroutine yields. The task:
+``exploration:`` config). For a request it decided and a backend answered — whole, or streamed to its
+end (the relay gathers the text as it passes, ``routeyard.gateway.stream_relay``); a cascade's or a
+plan's walk is not explored — :meth:`Explorer.maybe_explore` draws whether to explore it and, if so,
+starts a task and returns at once: the client's reply is already rendered (a stream's last chunk sent)
+and the task only runs once the request's coroutine yields. The task:
 
 1. picks ONE other backend uniformly at random among the decision's allowed candidates other than the
    one that answered (k of them in all: propensity 1/(k − 1); nothing when k < 2);
 2. checks the router's spend today (UTC) against ``budget_usd_per_day``
    (``routeyard.gateway.exploration_budget``: in memory, or in Redis so replicas share it);
-3. calls it with the request's body (whole), grades both answers with the router's grader, and sends
-   two :class:`~routeyard.gateway.usage.ExplorationRecord` (one ``request_id``; the client's answer
-   ``chosen`` with propensity 1) to the recorder; when both gradings succeeded, the pair goes to the live
-   AIQ (``LiveAiqStore.observe``); what it spent (the other answer and both gradings) is added to the
-   ledger.
+3. calls it with the request's body (whole, even when the client streamed), grades both answers with the
+   router's grader, and sends two :class:`~routeyard.gateway.usage.ExplorationRecord` (one
+   ``request_id``; the client's answer ``chosen`` with propensity 1) to the recorder; when both gradings
+   succeeded, the pair goes to the live AIQ (``LiveAiqStore.observe``); what it spent (the other answer
+   and both gradings) is added to the ledger.
 
 A grading *failed* when the judge returned ``failed_judgement``'s verdict (score 0 and not confident):
 its quality is logged as None and the request does not count in the live AIQ. Every reason a sampled
@@ -37,7 +38,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import Counter
 
@@ -209,9 +210,7 @@ class Explorer:
             self._skip(router, "budget")
             return
         try:
-            other_reply = await self.backends[explored.other].complete(
-                explored.request.upstream_body(explored.other)
-            )
+            other_reply = await self.backends[explored.other].complete(_whole_body(explored))
         except UpstreamError:
             self._skip(router, "upstream_failed")
             return
@@ -286,3 +285,11 @@ async def _grade(grader: Judge, prompt: str, answer: Answer) -> Judgement:
         return await grader.judge(prompt, answer)
     except Exception as exc:
         return failed_judgement(f"judge {grader.name} failed ({type(exc).__name__})")
+
+
+def _whole_body(explored: _Explored) -> dict[str, Any]:
+    """The request's body for the other candidate, asked whole even when the client streamed."""
+    body = explored.request.upstream_body(explored.other)
+    body.pop("stream", None)
+    body.pop("stream_options", None)
+    return body

@@ -18,9 +18,9 @@
    with the error's status; a stream once it ends: 200, the upstream's error status, 500, or
    :data:`~routeyard.gateway.stream_relay.CLIENT_CLOSED` when the client left first (streams:
    ``routeyard.gateway.stream_relay``).
-7. **Explore**: a whole answer of a router that explores may be explored once rendered: another
-   candidate asked and both answers graded in a background task (``routeyard.gateway.exploration``;
-   streams and walks are not explored).
+7. **Explore**: an answer of a router that explores may be explored once rendered (a stream's once it
+   ended): another candidate asked and both answers graded in a background task
+   (``routeyard.gateway.exploration``; walks are not explored).
 
 Requests refused before a router decided (bad input, unknown model, router not ready, no backend
 allowed) raise and are left to the caller, who counts them (``log_refusal``).

@@ -1,5 +1,6 @@
 """A stream relayed chunk by chunk: the upstream's chunks as SSE, settled and explained at the last one,
-logged once the stream ends.
+logged once the stream ends, and handed to exploration when it ended well (its text is gathered as it
+passes: ``routeyard.gateway.exploration``).
 
 :func:`relayed_stream` answers once the first chunk arrived (the request lifecycle has fallen back
 along the ranking until then). After that nothing can be re-routed: an upstream failure, or a silence
@@ -17,7 +18,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from routeyard.gateway.backends.backend import Usage
+from routeyard.gateway.backends.backend import Reply, Usage
 from routeyard.gateway.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from routeyard.gateway.explanation import routing_headers, routing_object
 from routeyard.gateway.request_trace import RequestTrace, log_request
@@ -66,8 +67,9 @@ async def _relay(
     the upstream dies or stays silent for ``request_timeout_seconds``; logged once it ends, with the
     status it ended with (see the module docstring; when the client left first the cost is unknown and
     logged as 0, and nothing counts as saved)."""
-    status, usage = 200, Usage(0, 0, estimated=True)
+    status, usage, cost = 200, Usage(0, 0, estimated=True), 0.0
     gap = runtime.settings.request_timeout_seconds
+    answer = StreamedAnswer()
     try:
         chunk: dict[str, Any] | None = first
         while chunk is not None:
@@ -75,6 +77,7 @@ async def _relay(
                 cost, usage = _settle_last_chunk(chunk, backend, started, usage, trace)
                 chunk["routing"] = routing_object(decision, backend, cost, usage, trace)
             chunk.pop("routeyard_replay", None)
+            answer.add(chunk)
             yield sse({**chunk, "model": backend})
             chunk = await _next_chunk(chunks, gap, backend)
     except UpstreamError as exc:
@@ -94,7 +97,33 @@ async def _relay(
         if isinstance(chunks, AsyncGenerator):
             await chunks.aclose()  # an abandoned stream's upstream response is closed now, not at GC
         log_request(runtime.recorder, request, decision, trace, status=status, backend=backend, usage=usage)
+    if status == 200:
+        router = runtime.catalog.routers.get(decision.router)
+        reply = Reply(answer.body(), usage, cost)
+        runtime.explorer.maybe_explore(router, request, decision, backend, reply, trace.request_id)
     yield SSE_DONE
+
+
+class StreamedAnswer:
+    """The first choice's text and finish reason, gathered from a stream's chunks as they pass."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._finish_reason: str | None = None
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        """Take the text and finish reason of ``chunk``'s first choice, if any."""
+        choices = chunk.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        delta = first.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            self._parts.append(delta["content"])
+        self._finish_reason = first.get("finish_reason") or self._finish_reason
+
+    def body(self) -> dict[str, Any]:
+        """The answer as a whole completion's body (what a judge reads of it)."""
+        message = {"role": "assistant", "content": "".join(self._parts)}
+        return {"choices": [{"index": 0, "message": message, "finish_reason": self._finish_reason}]}
 
 
 async def _next_chunk(chunks: Chunks, gap: float, backend: str) -> dict[str, Any] | None:

@@ -149,6 +149,32 @@ def test_the_client_gets_its_answer_first_and_both_answers_are_graded_and_logged
     assert summary.policy is not None and summary.policy.quality.n == 2
 
 
+def test_a_streamed_answer_is_explored_once_its_stream_ended_with_the_text_the_client_got(
+    upstream, slow_upstream, artifact, tmp_path, monkeypatch
+):
+    exploration = {"fraction": 1.0, "budget_usd_per_day": 10.0, "grader": GRADER}
+    settings = exploring_settings(upstream, slow_upstream, artifact, exploration, store_prompts=True)
+    app, server = start_gateway(settings, tmp_path, monkeypatch)
+    try:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+        prompt = MATH[2] + " [good]"
+        started = time.perf_counter()
+        stream = client.chat.completions.create(
+            model="explorer", messages=[{"role": "user", "content": prompt}], stream=True
+        )
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert time.perf_counter() - started < SLOW_SECONDS / 2  # the exploration did not hold the stream
+        log = memory_log(app)
+        assert wait_for(lambda: len(log.explorations) == 2), f"{len(log.explorations)} explored answers"
+    finally:
+        server.__exit__(None, None, None)
+    chosen, other = sorted(log.explorations, key=lambda r: not r.chosen)
+    assert (chosen.backend, other.backend) == ("cheap", "slow")
+    assert chosen.response == streamed == "echo: " + prompt  # graded on what the client was sent
+    assert other.response == "echo: " + prompt  # the other candidate was asked whole
+    assert chosen.quality == pytest.approx(0.9) and other.quality == pytest.approx(0.9)
+
+
 def test_exported_explorations_train_and_replay_to_the_gateways_live_aiq(
     upstream, slow_upstream, artifact, redis_server, tmp_path, monkeypatch, capsys
 ):
