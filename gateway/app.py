@@ -4,7 +4,8 @@
 :class:`routeyard.gateway.runtime.GatewayRuntime` (``runtime_of(app)``). Endpoints:
 ``POST /v1/chat/completions`` (the caller authenticated by ``routeyard.gateway.keys.authentication``, the
 body read under its size limit and deadline, parsed by ``routeyard.gateway.request_parsing``, then served
-by ``routeyard.gateway.request_lifecycle``), ``GET /v1/models`` (what the caller's key may use),
+by ``routeyard.gateway.request_lifecycle``), ``POST /v1/messages`` and ``POST /v1/responses`` (the same
+in other dialects: ``routeyard.gateway.front_doors``), ``GET /v1/models`` (what the caller's key may use),
 ``GET /healthz`` (the process serves), ``GET /readyz`` (every router's predictor is loaded); the
 operators' endpoints (``/metrics``, ``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in
 ``routeyard.gateway.operations``, ``/admin/keys`` and ``/admin/reload`` in ``routeyard.gateway.admin_routes``
@@ -39,6 +40,7 @@ from routeyard.gateway.errors import (
     NotReadyError,
 )
 from routeyard.gateway.fast_json import FastJSONResponse
+from routeyard.gateway.front_doors import add_front_door_routes
 from routeyard.gateway.internal_errors import InternalErrors
 from routeyard.gateway.keys.key_store_choice import open_key_store
 from routeyard.gateway.keys.virtual_key import KeyLimits
@@ -129,6 +131,7 @@ def create_app(
 
     # a plain Starlette route: FastAPI's dependency solving took ≈ 10 % of a passthrough request's CPU
     app.router.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    add_front_door_routes(app, runtime)  # /v1/messages and /v1/responses, served the same way
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:

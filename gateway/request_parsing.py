@@ -9,6 +9,7 @@ so other requests go on meanwhile, and counts the messages.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -46,6 +47,12 @@ async def parse_off_loop(raw: bytes, max_messages: int) -> ChatCompletionRequest
 
 
 def parse(raw: bytes) -> ChatCompletionRequest:
+    return chat_request(json_object(raw))
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` as a JSON object; raises InvalidRequestError (400) for invalid JSON or UTF-8, another JSON
+    value, or nesting deeper than :data:`MAX_NESTING`."""
     try:
         data = loads(raw)
     except JSONDecodeError as exc:  # invalid JSON or UTF-8, a lone surrogate, nested past 1,024
@@ -54,6 +61,12 @@ def parse(raw: bytes) -> ChatCompletionRequest:
         raise InvalidRequestError("the request body must be a JSON object")
     if nested_deeper_than(data, MAX_NESTING):
         raise InvalidRequestError(f"the request body is nested deeper than {MAX_NESTING} levels")
+    return data
+
+
+def chat_request(data: dict[str, Any]) -> ChatCompletionRequest:
+    """``data`` validated as a chat completion request; raises InvalidRequestError (400) naming the first
+    field that is wrong."""
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:

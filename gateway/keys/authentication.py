@@ -3,9 +3,11 @@
 :class:`Authenticator` reads ``Authorization: Bearer <key>`` (for the admin key also HTTP Basic, any user
 name and the key as password, so a browser can open ``/dashboard``) and answers a :class:`Caller`:
 
-- **client endpoints** (``/v1/chat/completions``, ``/v1/models``): a key from ``client_keys_env`` (no
-  limits), or a live virtual key (``ry-<id>-<secret>``, see ``virtual_key``). With neither configured the
-  API is open (``serve`` then refuses a non-loopback address, see the README's "Security").
+- **client endpoints** (``/v1/chat/completions``, ``/v1/responses``, ``/v1/messages``, ``/v1/models``): a
+  key from ``client_keys_env`` (no limits), or a live virtual key (``ry-<id>-<secret>``, see
+  ``virtual_key``). With neither configured the API is open (``serve`` then refuses a non-loopback
+  address, see the README's "Security"). ``/v1/messages`` also takes the key as ``x-api-key: <key>``,
+  the header Anthropic's clients send.
 - **admin endpoints** (``/admin/*``, ``/v1/stats``, ``/dashboard``, ``/metrics`` on the API port): the
   admin key. With no admin key configured they are open only while the API is (the local demo);
   otherwise refused (403), since nobody could be trusted with them.
@@ -66,16 +68,22 @@ class Authenticator:
         """True when client endpoints need no key."""
         return not self.listed and self.store is None
 
-    async def client(self, headers: Mapping[str, str]) -> Caller:
-        """The caller of a client endpoint; raises AuthenticationError (401)."""
+    async def client(self, headers: Mapping[str, str], *, x_api_key: bool = False) -> Caller:
+        """The caller of a client endpoint, by its Bearer token or (with ``x_api_key``, when there is no
+        Bearer token) its ``x-api-key`` header; raises AuthenticationError (401)."""
         if self.open_api:
             return ANONYMOUS
-        token = _bearer(headers)
+        token = _bearer(headers) or (headers.get("x-api-key", "").strip() if x_api_key else "")
         if any(hmac.compare_digest(token.encode(), k.encode()) for k in self.listed):
             return Caller("key_" + hashlib.sha256(token.encode()).hexdigest()[:12])
         record = await self._virtual_key(token)
         if record is None:
-            raise AuthenticationError("missing or invalid API key: send `Authorization: Bearer <key>`")
+            how = (
+                "`x-api-key: <key>` or `Authorization: Bearer <key>`"
+                if x_api_key
+                else ("`Authorization: Bearer <key>`")
+            )
+            raise AuthenticationError(f"missing or invalid API key: send {how}")
         return Caller(record.id, record)
 
     def admin(self, headers: Mapping[str, str]) -> Caller:

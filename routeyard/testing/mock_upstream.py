@@ -29,6 +29,9 @@ The upstream model id in a request chooses the behaviour:
 ``reply:JSON``    a whole call gets HTTP 200 with the JSON text as its body (a stream: like ``echo``)
 ``chunk:JSON``    a stream whose first chunk is the JSON text as given, then like ``echo``
 ``late-chunk:JSON``  a stream like ``echo`` with the JSON text as a chunk before the finishing one
+``tool-call``     with ``tools`` and a last message that is not a tool result: calls the first tool with
+                  the arguments ``{"text": <last message>}`` (call id ``call_mock``, finish reason
+                  ``tool_calls``; a stream sends the arguments in two pieces); otherwise like ``echo``
 ================  =================================================================================
 
 Like OpenAI, a request with ``stream_options`` that does not stream gets HTTP 400. Every answer says
@@ -100,6 +103,18 @@ def create_upstream_app(api_key: str | None = None) -> Starlette:
             return _endless(model, body)
         if model.startswith("meet:") and not await meetings.meet(model.split(":", 2)[1]):
             return _error(504, "no partner call arrived")
+        if model == "tool-call" and _calls_a_tool(body):
+            call = _tool_call(body)
+            if body.get("stream"):
+                return StreamingResponse(_tool_call_chunks(model, call, body), media_type="text/event-stream")
+            payload = _completion(model, "")
+            payload["choices"][0] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            }
+            payload["usage"] = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            return JSONResponse({**payload, "mock_received": _received(body)})
         answer = _answer(model, _last_text(body))
         if body.get("stream"):
             return StreamingResponse(_chunks(model, answer, body), media_type="text/event-stream")
@@ -199,6 +214,58 @@ def _last_text(body: dict[str, Any]) -> str:
     messages = body.get("messages") or [{}]
     content = messages[-1].get("content")
     return content if isinstance(content, str) else json.dumps(content)
+
+
+def _calls_a_tool(body: dict[str, Any]) -> bool:
+    """Whether a ``tool-call`` request gets a tool call: it has tools, and its last message is not a tool's
+    result."""
+    messages = body.get("messages") or [{}]
+    return bool(body.get("tools")) and messages[-1].get("role") != "tool"
+
+
+def _tool_call(body: dict[str, Any]) -> dict[str, Any]:
+    """The call of the request's first tool, with the last message's text as the argument ``text``."""
+    name = body["tools"][0].get("function", {}).get("name", "")
+    arguments = json.dumps({"text": _last_text(body)})
+    return {"id": "call_mock", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+async def _tool_call_chunks(model: str, call: dict[str, Any], body: dict[str, Any]) -> AsyncIterator[str]:
+    """A streamed tool call: its id and name, its arguments in two pieces, the finish, usage if asked."""
+    base = {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+    arguments = call["function"]["arguments"]
+    half = len(arguments) // 2
+    opening = {
+        "index": 0,
+        "id": call["id"],
+        "type": "function",
+        "function": {"name": call["function"]["name"]},
+    }
+    deltas = [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{**opening, "function": {**opening["function"], "arguments": ""}}],
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]},
+    ]
+    for i, delta in enumerate(deltas):
+        received = {"mock_received": _received(body)} if i == 0 else {}
+        choice = {"index": 0, "delta": delta, "finish_reason": None}
+        yield f"data: {json.dumps({**base, 'choices': [choice], **received})}\n\n"
+    finish = {"index": 0, "delta": {}, "finish_reason": "tool_calls"}
+    yield f"data: {json.dumps({**base, 'choices': [finish]})}\n\n"
+    options = body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def _completion(model: str, answer: str) -> dict[str, Any]:
