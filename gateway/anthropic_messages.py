@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from routeyard.gateway.body_fields import BodyFields
 from routeyard.gateway.errors import InvalidRequestError, UpstreamError
 from routeyard.gateway.fast_json import JSONDecodeError, dumps, loads
 from routeyard.gateway.wire import content_text
@@ -38,6 +39,10 @@ class MessagesTranslationError(InvalidRequestError):
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(f"{param}: {message}" if param else message, param=param)
+
+
+_FIELDS = BodyFields(MessagesTranslationError)
+"""The body's field checks, raising :class:`MessagesTranslationError`."""
 
 
 # ---------------------------------------------------------------------------- Anthropic request → chat
@@ -56,16 +61,16 @@ def chat_request_from_messages(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise MessagesTranslationError("the request body must be a JSON object")
     chat: dict[str, Any] = {k: v for k, v in body.items() if k not in _TRANSLATED | _DROPPED}
-    chat["model"] = _string(body.get("model"), "model", non_empty=True)
+    chat["model"] = _FIELDS.string(body.get("model"), "model", non_empty=True)
     chat["messages"] = _system_messages(body.get("system")) + _chat_conversation(body.get("messages"))
     chat["max_tokens"] = _positive_int(body.get("max_tokens"), "max_tokens")
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
-            chat[name] = _number(body[name], name)
+            chat[name] = _FIELDS.number(body[name], name)
     if body.get("stop_sequences"):
-        chat["stop"] = _strings(body["stop_sequences"], "stop_sequences")
+        chat["stop"] = _FIELDS.strings(body["stop_sequences"], "stop_sequences")
     if body.get("stream") is not None:
-        chat["stream"] = _boolean(body["stream"], "stream")
+        chat["stream"] = _FIELDS.boolean(body["stream"], "stream")
     chat.update(_chat_tools(body.get("tools"), body.get("tool_choice")))
     user = _metadata_user(body.get("metadata"))
     if user is not None:
@@ -135,17 +140,17 @@ def _chat_part(block: dict[str, Any], at: str) -> dict[str, Any]:
 def _image_url(source: Any, at: str) -> str:
     """An image source as a URL: a ``data:`` URL for base64 data, the URL itself for a ``url`` source."""
     if isinstance(source, dict) and source.get("type") == "base64":
-        media_type = _string(source.get("media_type"), f"{at}.media_type", non_empty=True)
-        return f"data:{media_type};base64,{_string(source.get('data'), f'{at}.data', non_empty=True)}"
+        media_type = _FIELDS.string(source.get("media_type"), f"{at}.media_type", non_empty=True)
+        return f"data:{media_type};base64,{_FIELDS.string(source.get('data'), f'{at}.data', non_empty=True)}"
     if isinstance(source, dict) and source.get("type") == "url":
-        return _string(source.get("url"), f"{at}.url", non_empty=True)
+        return _FIELDS.string(source.get("url"), f"{at}.url", non_empty=True)
     raise MessagesTranslationError('must be a "base64" or "url" source', param=f"{at}.type")
 
 
 def _chat_document(block: dict[str, Any], at: str) -> dict[str, Any]:
     source = block.get("source")
     if isinstance(source, dict) and source.get("type") == "text":
-        return {"type": "text", "text": _string(source.get("data"), f"{at}.source.data")}
+        return {"type": "text", "text": _FIELDS.string(source.get("data"), f"{at}.source.data")}
     if isinstance(source, dict) and source.get("type") == "base64":
         filename = block.get("title") if isinstance(block.get("title"), str) else "document.pdf"
         file = {"filename": filename, "file_data": _image_url(source, f"{at}.source")}
@@ -155,7 +160,7 @@ def _chat_document(block: dict[str, Any], at: str) -> dict[str, Any]:
 
 def _chat_tool_result(block: dict[str, Any], at: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A tool_result block as a tool message, and the image parts it carried (for a user message)."""
-    call_id = _string(block.get("tool_use_id"), f"{at}.tool_use_id", non_empty=True)
+    call_id = _FIELDS.string(block.get("tool_use_id"), f"{at}.tool_use_id", non_empty=True)
     content = block.get("content")
     texts: list[str] = []
     images: list[dict[str, Any]] = []
@@ -198,10 +203,10 @@ def _chat_tool_call(block: dict[str, Any], at: str) -> dict[str, Any]:
     if not isinstance(arguments, dict):
         raise MessagesTranslationError("must be an object", param=f"{at}.input")
     function = {
-        "name": _string(block.get("name"), f"{at}.name", non_empty=True),
+        "name": _FIELDS.string(block.get("name"), f"{at}.name", non_empty=True),
         "arguments": dumps(arguments),
     }
-    call_id = _string(block.get("id"), f"{at}.id", non_empty=True)
+    call_id = _FIELDS.string(block.get("id"), f"{at}.id", non_empty=True)
     return {"id": call_id, "type": "function", "function": function}
 
 
@@ -221,7 +226,7 @@ def _chat_tools(tools: Any, tool_choice: Any) -> dict[str, Any]:
     if kind in simple:
         options["tool_choice"] = simple[kind]
     elif kind == "tool":
-        name = _string(tool_choice.get("name"), "tool_choice.name", non_empty=True)
+        name = _FIELDS.string(tool_choice.get("name"), "tool_choice.name", non_empty=True)
         options["tool_choice"] = {"type": "function", "function": {"name": name}}
     else:
         raise MessagesTranslationError('must be "auto", "any", "tool" or "none"', param="tool_choice.type")
@@ -240,9 +245,9 @@ def _chat_tool(tool: dict[str, Any], at: str) -> dict[str, Any]:
     schema = tool.get("input_schema")
     if not isinstance(schema, dict):
         raise MessagesTranslationError("must be a JSON schema object", param=f"{at}.input_schema")
-    function: dict[str, Any] = {"name": _string(tool.get("name"), f"{at}.name", non_empty=True)}
+    function: dict[str, Any] = {"name": _FIELDS.string(tool.get("name"), f"{at}.name", non_empty=True)}
     if tool.get("description") is not None:
-        function["description"] = _string(tool["description"], f"{at}.description")
+        function["description"] = _FIELDS.string(tool["description"], f"{at}.description")
     function["parameters"] = schema
     return {"type": "function", "function": function}
 
@@ -253,7 +258,7 @@ def _metadata_user(metadata: Any) -> str | None:
     if not isinstance(metadata, dict):
         raise MessagesTranslationError("must be an object", param="metadata")
     user = metadata.get("user_id")
-    return None if user is None else _string(user, "metadata.user_id")
+    return None if user is None else _FIELDS.string(user, "metadata.user_id")
 
 
 # ---------------------------------------------------------------------------- chat completion → Message
@@ -610,7 +615,7 @@ def messages_request_from_chat(body: dict[str, Any], *, default_max_tokens: int)
     if system:
         request["system"] = "\n\n".join(system)
     if body.get("temperature") is not None:
-        request["temperature"] = min(1.0, max(0.0, _number(body["temperature"], "temperature")))
+        request["temperature"] = min(1.0, max(0.0, _FIELDS.number(body["temperature"], "temperature")))
     if body.get("top_p") is not None:
         request["top_p"] = body["top_p"]
     stop = body.get("stop")
@@ -793,40 +798,6 @@ def openai_usage(usage: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- validation helpers
 
 
-def _string(value: Any, param: str, *, non_empty: bool = False) -> str:
-    if not isinstance(value, str) or (non_empty and not value):
-        raise MessagesTranslationError(
-            "must be a non-empty string" if non_empty else "must be a string", param=param
-        )
-    return value
-
-
-def _strings(value: Any, param: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise MessagesTranslationError("must be a list of strings", param=param)
-    return value
-
-
-def _positive_int(value: Any, param: str) -> int:
-    if value is None:
-        raise MessagesTranslationError("is required", param=param)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise MessagesTranslationError("must be an integer ≥ 1", param=param)
-    return value
-
-
-def _number(value: Any, param: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise MessagesTranslationError("must be a number", param=param)
-    return value
-
-
-def _boolean(value: Any, param: str) -> bool:
-    if not isinstance(value, bool):
-        raise MessagesTranslationError("must be true or false", param=param)
-    return value
-
-
 def _block_list(value: Any, param: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not value or not all(isinstance(item, dict) for item in value):
         raise MessagesTranslationError("must be a non-empty list of objects", param=param)
@@ -841,4 +812,11 @@ def _object(value: Any) -> dict[str, Any]:
 def _text_of(block: dict[str, Any], at: str) -> str:
     if block.get("type") != "text":
         raise MessagesTranslationError("must be a text block", param=f"{at}.type")
-    return _string(block.get("text"), f"{at}.text")
+    return _FIELDS.string(block.get("text"), f"{at}.text")
+
+
+def _positive_int(value: Any, param: str) -> int:
+    """``max_tokens`` and the like: required, an integer ≥ 1."""
+    if value is None:
+        raise MessagesTranslationError("is required", param=param)
+    return _FIELDS.positive_int(value, param)

@@ -26,6 +26,7 @@ import secrets
 import time
 from typing import Any
 
+from routeyard.gateway.body_fields import BodyFields
 from routeyard.gateway.errors import InvalidRequestError, UpstreamError
 from routeyard.gateway.fast_json import dumps, loads
 from routeyard.gateway.wire import content_text
@@ -36,6 +37,10 @@ class ResponsesTranslationError(InvalidRequestError):
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(f"{param}: {message}" if param else message, param=param)
+
+
+_FIELDS = BodyFields(ResponsesTranslationError)
+"""The body's field checks, raising :class:`ResponsesTranslationError`."""
 
 
 class UnsupportedFeatureError(ResponsesTranslationError):
@@ -75,23 +80,23 @@ def chat_request_from_responses(body: Any) -> dict[str, Any]:
                 param=name,
             )
     chat: dict[str, Any] = {k: v for k, v in body.items() if k not in _TRANSLATED | _DROPPED}
-    chat["model"] = _string(body.get("model"), "model", non_empty=True)
+    chat["model"] = _FIELDS.string(body.get("model"), "model", non_empty=True)
     chat["messages"] = _instructions(body.get("instructions")) + _chat_messages(body.get("input"))
     if body.get("max_output_tokens") is not None:
-        chat["max_tokens"] = _positive_int(body["max_output_tokens"], "max_output_tokens")
+        chat["max_tokens"] = _FIELDS.positive_int(body["max_output_tokens"], "max_output_tokens")
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
-            chat[name] = _number(body[name], name)
+            chat[name] = _FIELDS.number(body[name], name)
     for name in ("stream", "parallel_tool_calls"):
         if body.get(name) is not None:
-            chat[name] = _boolean(body[name], name)
+            chat[name] = _FIELDS.boolean(body[name], name)
     if body.get("user") is not None:
-        chat["user"] = _string(body["user"], "user")
+        chat["user"] = _FIELDS.string(body["user"], "user")
     chat.update(_chat_tools(body.get("tools"), body.get("tool_choice")))
     chat.update(_text_options(body.get("text")))
     effort = _object(body.get("reasoning"), "reasoning").get("effort")
     if effort is not None:
-        chat["reasoning_effort"] = _string(effort, "reasoning.effort")
+        chat["reasoning_effort"] = _FIELDS.string(effort, "reasoning.effort")
     if "tools" not in chat:
         chat.pop("parallel_tool_calls", None)  # a chat upstream refuses it without tools
     return chat
@@ -100,7 +105,7 @@ def chat_request_from_responses(body: Any) -> dict[str, Any]:
 def _instructions(instructions: Any) -> list[dict[str, Any]]:
     if instructions is None or instructions == "":
         return []
-    return [{"role": "system", "content": _string(instructions, "instructions")}]
+    return [{"role": "system", "content": _FIELDS.string(instructions, "instructions")}]
 
 
 def _chat_messages(items: Any) -> list[dict[str, Any]]:
@@ -154,24 +159,24 @@ def _chat_message(item: dict[str, Any], at: str) -> dict[str, Any]:
 def _chat_part(part: dict[str, Any], at: str) -> dict[str, Any]:
     kind = part.get("type")
     if kind in ("input_text", "output_text"):
-        return {"type": "text", "text": _string(part.get("text"), f"{at}.text")}
+        return {"type": "text", "text": _FIELDS.string(part.get("text"), f"{at}.text")}
     if kind == "refusal":
-        return {"type": "text", "text": _string(part.get("refusal"), f"{at}.refusal")}
+        return {"type": "text", "text": _FIELDS.string(part.get("refusal"), f"{at}.refusal")}
     if kind == "input_image":
         if part.get("image_url") is None:
             raise UnsupportedFeatureError("images by file_id are not supported; send image_url", param=at)
-        image = {"url": _string(part.get("image_url"), f"{at}.image_url", non_empty=True)}
+        image = {"url": _FIELDS.string(part.get("image_url"), f"{at}.image_url", non_empty=True)}
         if part.get("detail") is not None:
-            image["detail"] = _string(part["detail"], f"{at}.detail")
+            image["detail"] = _FIELDS.string(part["detail"], f"{at}.detail")
         return {"type": "image_url", "image_url": image}
     if kind == "input_file":
         if part.get("file_data") is None:
             raise UnsupportedFeatureError(
                 "files by file_id or file_url are not supported; send file_data", param=at
             )
-        file = {"file_data": _string(part.get("file_data"), f"{at}.file_data", non_empty=True)}
+        file = {"file_data": _FIELDS.string(part.get("file_data"), f"{at}.file_data", non_empty=True)}
         if part.get("filename") is not None:
-            file["filename"] = _string(part["filename"], f"{at}.filename")
+            file["filename"] = _FIELDS.string(part["filename"], f"{at}.filename")
         return {"type": "file", "file": file}
     raise UnsupportedFeatureError(f"content parts of type {kind!r} are not supported", param=f"{at}.type")
 
@@ -179,11 +184,11 @@ def _chat_part(part: dict[str, Any], at: str) -> dict[str, Any]:
 def _add_tool_call(messages: list[dict[str, Any]], item: dict[str, Any], at: str) -> None:
     """A function_call item as a tool call of the assistant message it follows (a new one if none)."""
     call = {
-        "id": _string(item.get("call_id"), f"{at}.call_id", non_empty=True),
+        "id": _FIELDS.string(item.get("call_id"), f"{at}.call_id", non_empty=True),
         "type": "function",
         "function": {
-            "name": _string(item.get("name"), f"{at}.name", non_empty=True),
-            "arguments": _string(item.get("arguments"), f"{at}.arguments"),
+            "name": _FIELDS.string(item.get("name"), f"{at}.name", non_empty=True),
+            "arguments": _FIELDS.string(item.get("arguments"), f"{at}.arguments"),
         },
     }
     if not messages or messages[-1]["role"] != "assistant":
@@ -201,8 +206,8 @@ def _tool_message(item: dict[str, Any], at: str) -> dict[str, Any]:
                     param=f"{at}.output[{j}]",
                 )
         output = content_text(output)
-    call_id = _string(item.get("call_id"), f"{at}.call_id", non_empty=True)
-    return {"role": "tool", "tool_call_id": call_id, "content": _string(output, f"{at}.output")}
+    call_id = _FIELDS.string(item.get("call_id"), f"{at}.call_id", non_empty=True)
+    return {"role": "tool", "tool_call_id": call_id, "content": _FIELDS.string(output, f"{at}.output")}
 
 
 def _chat_tools(tools: Any, tool_choice: Any) -> dict[str, Any]:
@@ -214,7 +219,7 @@ def _chat_tools(tools: Any, tool_choice: Any) -> dict[str, Any]:
     if tool_choice in ("auto", "none", "required"):
         options["tool_choice"] = tool_choice
     elif isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
-        name = _string(tool_choice.get("name"), "tool_choice.name", non_empty=True)
+        name = _FIELDS.string(tool_choice.get("name"), "tool_choice.name", non_empty=True)
         options["tool_choice"] = {"type": "function", "function": {"name": name}}
     elif tool_choice is not None:
         raise UnsupportedFeatureError(
@@ -231,7 +236,7 @@ def _chat_tool(tool: Any, at: str) -> dict[str, Any]:
         raise UnsupportedFeatureError(
             f"built-in tool {kind!r} is not supported; only function tools are", param=f"{at}.type"
         )
-    function: dict[str, Any] = {"name": _string(tool.get("name"), f"{at}.name", non_empty=True)}
+    function: dict[str, Any] = {"name": _FIELDS.string(tool.get("name"), f"{at}.name", non_empty=True)}
     for name in ("description", "parameters", "strict"):
         if tool.get(name) is not None:
             function[name] = tool[name]
@@ -249,7 +254,7 @@ def _text_options(text: Any) -> dict[str, Any]:
     if kind == "json_object":
         options["response_format"] = {"type": "json_object"}
     elif kind == "json_schema":
-        schema = {"name": _string(form.get("name"), "text.format.name", non_empty=True)}
+        schema = {"name": _FIELDS.string(form.get("name"), "text.format.name", non_empty=True)}
         schema |= {key: form[key] for key in ("schema", "strict", "description") if form.get(key) is not None}
         options["response_format"] = {"type": "json_schema", "json_schema": schema}
     elif kind != "text":
@@ -588,32 +593,6 @@ def render_event(event: dict[str, Any]) -> bytes:
 
 
 # ---------------------------------------------------------------------------- validation helpers
-
-
-def _string(value: Any, param: str, *, non_empty: bool = False) -> str:
-    if not isinstance(value, str) or (non_empty and not value):
-        raise ResponsesTranslationError(
-            "must be a non-empty string" if non_empty else "must be a string", param=param
-        )
-    return value
-
-
-def _positive_int(value: Any, param: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ResponsesTranslationError("must be an integer ≥ 1", param=param)
-    return value
-
-
-def _number(value: Any, param: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ResponsesTranslationError("must be a number", param=param)
-    return value
-
-
-def _boolean(value: Any, param: str) -> bool:
-    if not isinstance(value, bool):
-        raise ResponsesTranslationError("must be true or false", param=param)
-    return value
 
 
 def _object(value: Any, param: str) -> dict[str, Any]:
