@@ -124,5 +124,5 @@ def test_the_installed_wheel_finds_its_kinds_and_its_data(wheel: Path, tmp_path:
         ["cluster", "ensemble", "knn", "logistic", "mlp"],
         ["agreement", "heuristics", "learned", "llm"],
         ["cascade", "fixed", "plan", "predictive"],
-        ["openai", "replay"],
+        ["anthropic", "openai", "replay"],
     ]

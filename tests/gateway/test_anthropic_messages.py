@@ -9,12 +9,13 @@ field but ``routing``).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from routeyard.gateway.anthropic_messages import (
+    CompletionChunkTranslator,
     MessagesTranslationError,
     MessageStreamTranslator,
     anthropic_error_body,
@@ -1213,3 +1214,203 @@ def test_a_stream_whose_chunks_name_no_model_is_named_by_the_translator():
     first = translator.translate({"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": "x"}}]})
     assert first[0]["message"]["model"] == "router-a"
     assert accumulated(first + translator.finish()).content == [TextBlock(type="text", text="x")]
+
+
+# --------------------------------------------------------- the backend side: Anthropic events → chat chunks
+
+MESSAGE_START = {
+    "type": "message_start",
+    "message": {
+        **ANTHROPIC_REPLY,
+        "content": [],
+        "stop_reason": None,
+        "usage": {**cast(dict[str, int], ANTHROPIC_REPLY["usage"]), "output_tokens": 1},
+    },
+}
+
+
+def block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": block}
+
+
+def block_delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": index, "delta": delta}
+
+
+def message_delta(stop_reason: str, output_tokens: int = 4) -> dict[str, Any]:
+    return {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+        "usage": {"output_tokens": output_tokens},
+    }
+
+
+def chat_chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-01X",
+        "object": "chat.completion.chunk",
+        "created": 5,
+        "model": "claude-x",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+USAGE_CHUNK = {
+    **chat_chunk({}),
+    "choices": [],
+    "usage": {
+        "prompt_tokens": 35,
+        "completion_tokens": 4,
+        "total_tokens": 39,
+        "prompt_tokens_details": {"cached_tokens": 20},
+    },
+}
+ROLE_CHUNK = chat_chunk({"role": "assistant", "content": ""})
+
+EVENT_STREAM_CASES: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = [
+    (
+        "text in two deltas; ping and block stops give nothing; usage from start and delta at the stop",
+        [
+            MESSAGE_START,
+            {"type": "ping"},
+            block_start(0, {"type": "text", "text": ""}),
+            block_delta(0, {"type": "text_delta", "text": "Hel"}),
+            block_delta(0, {"type": "text_delta", "text": "lo"}),
+            {"type": "content_block_stop", "index": 0},
+            message_delta("end_turn"),
+            {"type": "message_stop"},
+        ],
+        [
+            ROLE_CHUNK,
+            chat_chunk({"content": "Hel"}),
+            chat_chunk({"content": "lo"}),
+            chat_chunk({}, "stop"),
+            USAGE_CHUNK,
+        ],
+    ),
+    (
+        "thinking skipped; a tool_use block is one tool call: id and name, then its JSON pieces",
+        [
+            MESSAGE_START,
+            block_start(0, {"type": "thinking", "thinking": ""}),
+            block_delta(0, {"type": "thinking_delta", "thinking": "hmm"}),
+            block_delta(0, {"type": "signature_delta", "signature": "s"}),
+            block_start(1, {"type": "text", "text": "Looking"}),
+            block_delta(1, {"type": "text_delta", "text": " it up."}),
+            block_start(2, {"type": "tool_use", "id": "toolu_7", "name": "weather", "input": {}}),
+            block_delta(2, {"type": "input_json_delta", "partial_json": '{"city":'}),
+            block_delta(2, {"type": "input_json_delta", "partial_json": ' "Oslo"}'}),
+            block_start(3, {"type": "tool_use", "id": "toolu_8", "name": "time", "input": {}}),
+            block_delta(3, {"type": "input_json_delta", "partial_json": ""}),
+            message_delta("tool_use"),
+            {"type": "message_stop"},
+            block_delta(1, {"type": "text_delta", "text": "after the end"}),
+        ],
+        [
+            ROLE_CHUNK,
+            chat_chunk({"content": "Looking"}),
+            chat_chunk({"content": " it up."}),
+            chat_chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "toolu_7",
+                            "type": "function",
+                            "function": {"name": "weather", "arguments": ""},
+                        }
+                    ]
+                }
+            ),
+            chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+            chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": ' "Oslo"}'}}]}),
+            chat_chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 1,
+                            "id": "toolu_8",
+                            "type": "function",
+                            "function": {"name": "time", "arguments": ""},
+                        }
+                    ]
+                }
+            ),
+            chat_chunk({}, "tool_calls"),
+            USAGE_CHUNK,
+        ],
+    ),
+    (
+        "max_tokens is length; an unknown event type is ignored",
+        [
+            MESSAGE_START,
+            block_start(0, {"type": "text", "text": ""}),
+            {"type": "some_future_event", "data": 1},
+            block_delta(0, {"type": "text_delta", "text": "Hi"}),
+            message_delta("max_tokens"),
+            {"type": "message_stop"},
+        ],
+        [ROLE_CHUNK, chat_chunk({"content": "Hi"}), chat_chunk({}, "length"), USAGE_CHUNK],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "chunks"),
+    [case[1:] for case in EVENT_STREAM_CASES],
+    ids=[case[0] for case in EVENT_STREAM_CASES],
+)
+def test_anthropic_stream_events_become_chat_chunks_in_order(events, chunks):
+    translator = CompletionChunkTranslator(model="unused", created=5)
+    assert [chunk for event in events for chunk in translator.translate(event)] == chunks
+    assert translator.ended
+
+
+def test_the_translator_keeps_anthropics_own_usage_counts():
+    translator = CompletionChunkTranslator(created=5)
+    for event in EVENT_STREAM_CASES[0][1]:
+        translator.translate(event)
+    assert translator.usage == ANTHROPIC_REPLY["usage"]
+
+
+def test_streamed_chunks_accumulate_to_the_whole_completion():
+    translator = CompletionChunkTranslator(created=5)
+    chunks = [chunk for event in EVENT_STREAM_CASES[1][1] for chunk in translator.translate(event)]
+    whole = completion_from_message(ANTHROPIC_REPLY, created=5)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    arguments = "".join(
+        call["function"]["arguments"]
+        for c in chunks
+        if c["choices"]
+        for call in c["choices"][0]["delta"].get("tool_calls") or []
+        if call["index"] == 0
+    )
+    assert text == whole["choices"][0]["message"]["content"]
+    assert json.loads(arguments) == json.loads(
+        whole["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+    )
+    assert chunks[-1]["usage"] == whole["usage"]
+
+
+def test_chunks_before_a_model_is_known_are_named_by_the_translator():
+    translator = CompletionChunkTranslator(model="claude-configured", created=5)
+    start = {"type": "message_start", "message": {"id": "msg_9", "usage": {"input_tokens": 3}}}
+    assert translator.translate(start)[0]["model"] == "claude-configured"
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            "overloaded_error",
+        ),
+        (["not", "an", "event"], "not an Anthropic event"),
+        ({"no_type": True}, "not an Anthropic event"),
+    ],
+)
+def test_an_error_event_or_a_non_event_is_an_upstream_error(event, message):
+    translator = CompletionChunkTranslator()
+    translator.translate(MESSAGE_START)
+    with pytest.raises(UpstreamError, match=message):
+        translator.translate(event)

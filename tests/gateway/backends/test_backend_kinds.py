@@ -50,12 +50,12 @@ def build(config, content=QUESTION, context_options=None):
 
 
 def test_the_built_in_kinds_are_registered_with_their_configs():
-    assert BACKEND_KINDS.names() == ("openai", "replay")
+    assert BACKEND_KINDS.names() == ("anthropic", "openai", "replay")
     assert BACKEND_KINDS.get("openai").config is OpenAiBackendConfig
     assert BACKEND_KINDS.get("replay").config is ReplayBackendConfig
     assert all(issubclass(kind.config, BackendConfig) for kind in BACKEND_KINDS)
-    with pytest.raises(UnknownKindError, match="known: openai, replay"):
-        BACKEND_KINDS.get("anthropic-someday")
+    with pytest.raises(UnknownKindError, match="known: anthropic, openai, replay"):
+        BACKEND_KINDS.get("gemini-someday")
 
 
 def test_an_openai_config_builds_a_backend_that_answers(upstream, monkeypatch):
