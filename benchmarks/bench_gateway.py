@@ -13,6 +13,7 @@ Rows, each at 1 and 16 connections for ``--seconds`` after a 2 s warm-up (wrk, o
 ``passthrough``     routeyard, ``model`` names a backend (short; ``passthrough-rb``: RouterBench)
 ``knn``             routeyard KNN routing (short; ``knn-rb``: RouterBench lengths)
 ``knn-cache-hit``   KNN routing, one repeated prompt: embedding-cache hits, labelled as such
+``knn-stream``      KNN routing, streamed (``stream: true``; wrk reads each stream to its end)
 ``passthrough-w2``  passthrough under ``routeyard serve --workers 2`` (``knn-w2``: KNN routing)
 ``litellm``         LiteLLM proxy 1.106.2 passing through to the mock (``litellm-rb``: RouterBench)
 ``ttft``            streamed time to first token, 1 connection, ``--stream-requests`` requests each
@@ -26,11 +27,15 @@ of the real cache directory are linked in, its embedding-cache files are not, an
 variable of the caller's environment reaches the gateway. After every wrk run the benchmark waits until
 the mock has received every call that run started (``local_servers.drain``): a slow row's requests left
 in flight must not eat into the next run. A row with under 10 answers per connection is flagged: its
-rate is biased low (in-flight requests at the deadline are not counted). Printed: every row, then the
-issue's targets, the scaling figures and the streamed TTFT overheads.
+rate is biased low (in-flight requests at the deadline are not counted). After a single-worker
+routeyard row's wrk runs, ``--overhead-requests`` more unique-prompt requests of that row, one after
+another through an httpx client, read the gateway's ``x-routeyard-overhead-ms`` header (its own time,
+upstream waiting excluded; a stream's up to its first byte): its p50 and p99. Printed: every row, then
+the issue's targets, the scaling figures, the streamed TTFT overheads and the overhead headers.
 
     python -m benchmarks.bench_gateway [--seconds 10] [--skip-litellm] [--only knn,passthrough,...]
-                                       [--embedder NAME] [--stream-requests 200] [--json PATH]
+                                       [--embedder NAME] [--stream-requests 200]
+                                       [--overhead-requests 200] [--json PATH]
 
 Needs ``wrk`` (``apt-get install -y wrk``); installs LiteLLM into its own venv on first use.
 """
@@ -48,11 +53,22 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import httpx
+import numpy as np
 import yaml
 
 from benchmarks import litellm_proxy
 from benchmarks.first_token import FirstTokenTimes, first_token_overheads, measure_first_tokens
-from benchmarks.load_prompts import Profile, chat_bodies, prompt_pool, repeated_body
+from benchmarks.load_prompts import (
+    ChatBody,
+    Profile,
+    chat_bodies,
+    new_run_id,
+    prompt_pool,
+    repeated_body,
+    request_tag,
+    with_tag,
+)
 from benchmarks.local_servers import drain, upstream_calls
 from benchmarks.local_servers import running as running  # also for benchmarks/bench_usage_log.py
 from benchmarks.machine import describe_machine
@@ -68,18 +84,21 @@ KNN_ROUTER = "router-knn"
 CONNECTIONS = (1, 16)
 WARM_UP_SECONDS = 2
 DEFAULT_EMBEDDER = str(GatewaySettings.model_fields["embedder"].default)
+OVERHEAD_HEADER = "x-routeyard-overhead-ms"
 PROMPTS = {"short": "unique, ~30 tokens", "routerbench": "unique, RouterBench lengths", None: "CACHE HIT"}
 
 
 @dataclass(frozen=True)
 class Row:
-    """One load target: which server, which ``model``, which prompts (``None``: one repeated prompt)."""
+    """One load target: which server, which ``model``, which prompts (``None``: one repeated prompt),
+    whether streamed."""
 
     key: str
     label: str
     server: str  # "mock", "gateway", "gateway-2" (two workers) or "litellm"
     model: str
     profile: Profile | None
+    stream: bool = False
 
 
 ROWS = (
@@ -89,6 +108,7 @@ ROWS = (
     Row("knn", "routeyard KNN routing", "gateway", KNN_ROUTER, "short"),
     Row("knn-rb", "routeyard KNN routing", "gateway", KNN_ROUTER, "routerbench"),
     Row("knn-cache-hit", "routeyard KNN routing", "gateway", KNN_ROUTER, None),
+    Row("knn-stream", "routeyard KNN routing, streamed", "gateway", KNN_ROUTER, "short", stream=True),
     Row("passthrough-w2", "routeyard passthrough, --workers 2", "gateway-2", PASSTHROUGH_MODEL, "short"),
     Row("knn-w2", "routeyard KNN routing, --workers 2", "gateway-2", KNN_ROUTER, "short"),
     Row("litellm", "LiteLLM 1.106.2 passthrough", "litellm", litellm_proxy.MODEL, "short"),
@@ -96,6 +116,17 @@ ROWS = (
 )
 ROW_KEYS = (*(row.key for row in ROWS), "ttft")
 Results = dict[str, dict[int, LoadResult]]
+
+
+@dataclass(frozen=True)
+class OverheadTimes:
+    """The ``x-routeyard-overhead-ms`` header over ``requests`` answered requests at 1 connection (ms);
+    ``missing``: requests answered without it or not answered 200."""
+
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    missing: int
 
 
 @dataclass(frozen=True)
@@ -201,14 +232,16 @@ def measure(
     *,
     profile: Profile | None = "short",
     upstream: str | None = None,
+    stream: bool = False,
 ) -> dict[int, LoadResult]:
     """Load results by connection count for one target, each after a warm-up; printed as they come.
 
     ``profile`` names the unique prompts sent (``benchmarks/load_prompts.py``); ``None`` sends one
-    repeated prompt (cache hits). With ``upstream`` (the mock behind the target), every run is followed
-    by :func:`drain`, so requests a run left in flight do not eat into the next one.
+    repeated prompt (cache hits); ``stream`` asks for streamed answers. With ``upstream`` (the mock
+    behind the target), every run is followed by :func:`drain`, so requests a run left in flight do not
+    eat into the next one.
     """
-    bodies = [repeated_body(model)] if profile is None else chat_bodies(model, prompt_pool(profile))
+    bodies = _bodies(model, profile, stream)
     endpoint, results = url + "/v1/chat/completions", {}
     for connections in CONNECTIONS:
         for duration in (WARM_UP_SECONDS, seconds):
@@ -232,11 +265,47 @@ def measure_row(
     row: Row, url: str, upstream: str, seconds: int, headers: dict[str, str] | None = None
 ) -> dict[int, LoadResult]:
     """:func:`measure` for one of :data:`ROWS`, whose server calls the mock at ``upstream``."""
-    return measure(row.label, url, row.model, seconds, headers, profile=row.profile, upstream=upstream)
+    return measure(
+        row.label, url, row.model, seconds, headers, profile=row.profile, upstream=upstream, stream=row.stream
+    )
 
 
-def print_summary(results: Results, first_tokens: dict[str, FirstTokenTimes]) -> None:
-    """The targets table, the scaling figures and the TTFT overheads."""
+def _bodies(model: str, profile: Profile | None, stream: bool) -> list[ChatBody]:
+    bodies = [repeated_body(model)] if profile is None else chat_bodies(model, prompt_pool(profile))
+    return [{**body, "stream": True} for body in bodies] if stream else bodies
+
+
+def overhead_times(url: str, row: Row, requests: int, warm_up: int = 20) -> OverheadTimes:
+    """Send ``warm_up + requests`` requests of ``row`` one after another over one connection (unique
+    prompts unless the row repeats one), each read to its end, and gather the overhead header of those
+    after the warm-up; printed."""
+    bodies, run, times, missing = _bodies(row.model, row.profile, row.stream), new_run_id(), [], 0
+    with httpx.Client(timeout=30) as client:
+        for n in range(1, warm_up + requests + 1):
+            body = bodies[n % len(bodies)]
+            if row.profile is not None:
+                body = with_tag(body, request_tag(run, 0, n))
+            with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
+                response.read()
+                header = response.headers.get(OVERHEAD_HEADER) if response.status_code == 200 else None
+            if header is None:
+                missing += 1
+            elif n > warm_up:
+                times.append(float(header))
+    p50, p99 = np.percentile(times, [50, 99]) if times else (float("nan"), float("nan"))
+    result = OverheadTimes(float(p50), float(p99), len(times), missing)
+    print(
+        f"  overhead header, {row.label:36s} {PROMPTS[row.profile]:27s} 1 conn: p50 {result.p50_ms:6.3f} ms, "
+        f"p99 {result.p99_ms:6.3f} ms ({result.requests} requests, {result.missing} without it)",
+        flush=True,
+    )
+    return result
+
+
+def print_summary(
+    results: Results, first_tokens: dict[str, FirstTokenTimes], overheads: dict[str, OverheadTimes]
+) -> None:
+    """The targets table, the scaling figures, the TTFT overheads and the overhead headers."""
     print("\ntargets (unique prompts):")
     for target in TARGETS:
         measured = target.measured(results)
@@ -249,6 +318,9 @@ def print_summary(results: Results, first_tokens: dict[str, FirstTokenTimes]) ->
         print(f"  {figure.name:72s} {'—' if measured is None else f'{measured:.2f} ×':>10s}")
     for name, value in first_token_overheads(first_tokens).items():
         print(f"  {name:72s} {value:10.2f}")
+    for key, times in overheads.items():
+        shown = f"{times.p50_ms:.3f} / {times.p99_ms:.3f}"
+        print(f"  {'x-routeyard-overhead-ms p50 / p99, 1 conn, ' + key:72s} {shown:>16s}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,21 +331,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {describe_machine()}\nembedder: {args.embedder}; rows: {', '.join(selected)}")
     real_cache_dir = Path(os.environ.get("ROUTEYARD_CACHE_DIR", "~/.cache/routeyard")).expanduser()
     with tempfile.TemporaryDirectory() as tmp:
-        results, first_tokens = _run(selected, args, Path(tmp), real_cache_dir)
-    print_summary(results, first_tokens)
+        results, first_tokens, overheads = _run(selected, args, Path(tmp), real_cache_dir)
+    print_summary(results, first_tokens, overheads)
     if args.json is not None:
-        args.json.write_text(json.dumps(_record(args, results, first_tokens), indent=2) + "\n")
+        args.json.write_text(json.dumps(_record(args, results, first_tokens, overheads), indent=2) + "\n")
     return 0
 
 
 def _run(
     selected: list[str], args: argparse.Namespace, tmp: Path, real_cache_dir: Path
-) -> tuple[Results, dict[str, FirstTokenTimes]]:
-    """Start each server the selected rows need, in turn, and measure its rows."""
+) -> tuple[Results, dict[str, FirstTokenTimes], dict[str, OverheadTimes]]:
+    """Start each server the selected rows need, in turn, and measure its rows (a single worker's also
+    by their overhead header)."""
     rows = [row for row in ROWS if row.key in selected]
     litellm = litellm_proxy.install_litellm(real_cache_dir) if _on(rows, "litellm") else None
     results: Results = {}
     first_tokens: dict[str, FirstTokenTimes] = {}
+    overheads: dict[str, OverheadTimes] = {}
     upstream = _local_url()
     mock = [_bin("uvicorn"), "routeyard.testing.mock_upstream:create_upstream_app", "--factory"]
     mock += ["--port", _port(upstream), "--log-level", "warning"]
@@ -288,6 +362,8 @@ def _run(
                     with serving(config, workers, tmp) as gateway:
                         for row in _on(rows, server):
                             results[row.key] = measure_row(row, gateway, upstream, args.seconds)
+                            if workers == 1 and args.overhead_requests > 0:
+                                overheads[row.key] = overhead_times(gateway, row, args.overhead_requests)
                         if ttft:
                             first_tokens = _first_tokens(upstream, gateway, args.stream_requests)
         if litellm is not None:
@@ -298,7 +374,7 @@ def _run(
                 auth = {"Authorization": f"Bearer {litellm_proxy.MASTER_KEY}"}
                 for row in _on(rows, "litellm"):
                     results[row.key] = measure_row(row, peer, upstream, args.seconds, auth)
-    return results, first_tokens
+    return results, first_tokens, overheads
 
 
 @contextlib.contextmanager
@@ -341,11 +417,21 @@ def _port(url: str) -> str:
 
 
 def _record(
-    args: argparse.Namespace, results: Results, first_tokens: dict[str, FirstTokenTimes]
+    args: argparse.Namespace,
+    results: Results,
+    first_tokens: dict[str, FirstTokenTimes],
+    overheads: dict[str, OverheadTimes],
 ) -> dict[str, object]:
     """Everything measured, for ``--json``."""
     rows = [
-        {"key": row.key, "label": row.label, "prompts": PROMPTS[row.profile], "connections": c, **asdict(r)}
+        {
+            "key": row.key,
+            "label": row.label,
+            "prompts": PROMPTS[row.profile],
+            "stream": row.stream,
+            "connections": c,
+            **asdict(r),
+        }
         for row in ROWS
         if row.key in results
         for c, r in results[row.key].items()
@@ -362,6 +448,7 @@ def _record(
         "rows": rows,
         "first_token": {label: asdict(t) for label, t in first_tokens.items()},
         "first_token_overheads": first_token_overheads(first_tokens),
+        "overhead_header": {key: asdict(times) for key, times in overheads.items()},
         "targets": figures,
         "scaling": [
             {"name": t.name, "row": t.row, "baseline": t.baseline, "measured": t.measured(results)}
@@ -382,6 +469,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stream-requests", type=int, default=200, help="timed streamed requests per TTFT row"
+    )
+    parser.add_argument(
+        "--overhead-requests",
+        type=int,
+        default=200,
+        help="requests per single-worker routeyard row whose overhead header is read (0: none)",
     )
     parser.add_argument("--json", type=Path, help="also write every result to this JSON file")
     return parser.parse_args(argv)

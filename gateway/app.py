@@ -52,6 +52,7 @@ from routeyard.gateway.policy_reload import PolicyReloader
 from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.request_lifecycle import serve_completion
 from routeyard.gateway.request_parsing import parse_off_loop, require_json
+from routeyard.gateway.request_timeline import RedisRequestTimeline
 from routeyard.gateway.request_trace import RequestTrace, log_refusal
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.settings import GatewaySettings
@@ -165,6 +166,8 @@ async def _serving(
             await runtime.usage_log.start()
         if isinstance(runtime.live_aiq, RedisLiveAiq):
             await runtime.live_aiq.start()
+        if isinstance(runtime.timeline, RedisRequestTimeline):
+            await runtime.timeline.start()
         gc.freeze()  # again once the routers load (see _load_routers)
         if runtime.reloader is not None:
             runtime.reloader.bind(asyncio.get_running_loop())  # SIGHUP schedules its reload here
@@ -181,6 +184,8 @@ async def _serving(
             await runtime.usage_log.close()
         if isinstance(runtime.live_aiq, RedisLiveAiq):
             await runtime.live_aiq.close()
+        if isinstance(runtime.timeline, RedisRequestTimeline):
+            await runtime.timeline.close()
         if runtime.keys is not None:
             await runtime.keys.close()
         if runtime.key_store is not None:
@@ -266,7 +271,7 @@ def _model_entry(name: str, kind: str, **extra: str) -> dict[str, Any]:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: GatewayError) -> FastJSONResponse:
-        return FastJSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+        return FastJSONResponse(exc.body(), status_code=exc.status, headers=exc.response_headers())
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> FastJSONResponse:

@@ -34,7 +34,7 @@ class ConcurrencyLimit:
                 f"the gateway is at its limit of {self.limit} requests in flight (limit_concurrency)",
                 retry_after=1,
             )
-            await FastJSONResponse(error.body(), status_code=error.status, headers=error.headers())(
+            await FastJSONResponse(error.body(), status_code=error.status, headers=error.response_headers())(
                 scope, receive, send
             )
             return

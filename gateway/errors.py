@@ -42,6 +42,7 @@ class GatewayError(Exception):
     status = 500
     type = "server_error"
     default_code: str | None = None
+    _added_headers: dict[str, str] = {}  # noqa: RUF012 - never mutated: add_headers assigns a new dict
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -56,6 +57,15 @@ class GatewayError(Exception):
     def headers(self) -> dict[str, str]:
         """HTTP headers the response carries (``retry-after`` for the errors that know when to retry)."""
         return {}
+
+    def add_headers(self, headers: dict[str, str]) -> None:
+        """Have the response carry ``headers`` too (what the request measured before it failed, such as
+        its overhead)."""
+        self._added_headers = {**self._added_headers, **headers}
+
+    def response_headers(self) -> dict[str, str]:
+        """Every header the error's response carries: its own (:meth:`headers`) and those added."""
+        return {**self.headers(), **self._added_headers}
 
 
 class _RetryLaterError(GatewayError):

@@ -5,6 +5,26 @@ it did cost; the routing object also lists every candidate and every attempt (wi
 inside a walk), and a walk's own object (:func:`walk_object`): a cascade's ``cascade``, a plan router's
 ``plan`` (its candidates are plans, and the predictions shown are the chosen plan's; the headers name
 it in ``x-routeyard-plan``). Neither ever carries prompt or answer text.
+
+**Overhead** (:data:`OVERHEAD_HEADER`, ``x-routeyard-overhead-ms``, on every reply and on every error
+raised once the request's trace exists; the histogram ``routeyard_overhead_seconds{router}``) is the
+gateway's own time: routing, judging and relaying, without upstream waiting. For a request it is the
+wall time from the request's start (``RequestTrace.started``: its arrival in the route, before
+authentication and parsing) to the reply being rendered (or the error raised), less the time spent
+waiting on upstream calls (``RequestTrace.upstream``: from handing a backend its body to its whole reply,
+or a stream's first chunk, or the call's failure; concurrent calls count once). Every call counts,
+those that failed or were fallen back from too. A judge's grading is the gateway's own time when the
+judge is local (``heuristics``, ``learned``, an ``agreement`` verdict on answers it already has); when it
+called an upstream (an ``llm`` grader, an ``agreement`` judge's second answer: its judgement names a
+``grader``), its time is upstream waiting. A grading whose upstream call failed names no grader and counts
+as the gateway's own (it is bounded by the grader backend's timeout). Waiting for the event loop under
+load is the gateway's own time; writing the reply to a slow client is not counted (it happens after).
+
+A stream's header is sent before its body, so its header is the overhead up to the first byte: routing
+and opening the stream, less the upstream's time to its first chunk. Its histogram observation, made
+when the stream ends, adds the relay's own time after that: taking each chunk, settling and explaining
+the last, writing the log record; not the waits for the upstream's next chunk nor for the client to take
+a chunk. The cost of measuring is a few ``time.perf_counter`` calls per request and two per chunk.
 """
 
 from __future__ import annotations
@@ -70,6 +90,14 @@ def routing_object(
         ],
         **extra,
     }
+
+
+OVERHEAD_HEADER = "x-routeyard-overhead-ms"
+
+
+def overhead_ms(seconds: float) -> str:
+    """The value of :data:`OVERHEAD_HEADER` for an overhead of ``seconds``: milliseconds, 3 decimals."""
+    return f"{seconds * 1000.0:.3f}"
 
 
 def routing_headers(

@@ -132,7 +132,7 @@ async def serve_front_door(door: FrontDoor, request: Request, runtime: GatewayRu
     except GatewayError as exc:
         if not trace.logged:  # refused before any backend was called: counted here
             log_refusal(runtime.refusals, trace, exc.status)
-        return FastJSONResponse(door.error_body(exc), status_code=exc.status, headers=exc.headers())
+        return FastJSONResponse(door.error_body(exc), status_code=exc.status, headers=exc.response_headers())
 
 
 async def _parse(

@@ -8,7 +8,9 @@ Labels are backend, router, status and token-kind names only — never prompts o
 router decided (it named a backend, or was refused before routing) counts with router ``direct``
 (:data:`gateway.usage.DIRECT_ROUTER`, as in ``/v1/stats`` and the exported table); one no backend
 answered, with backend ``none``. A paced router's w, spend rate, target and pacing-store failures are
-read at scrape time once it has decided a request (:meth:`GatewayMetrics.watch_pacing`).
+read at scrape time once it has decided a request (:meth:`GatewayMetrics.watch_pacing`). The gateway's
+own time per request (``routeyard_overhead_seconds``) is told by the request lifecycle as it renders
+(:meth:`GatewayMetrics.observe_overhead`; a stream's when it ends), not read from the record.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from routeyard.gateway.router import PacedRouter
 from routeyard.gateway.usage import DIRECT_ROUTER, ExplorationRecord, RouteRecord
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# the gateway's own time per request is mostly well under 10 ms: finer there
+_OVERHEAD_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075,
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+)  # fmt: skip
 _SCORE_BUCKETS = tuple(i / 10 for i in range(11))
 NO_BACKEND = "none"  # the backend label of requests no backend answered
 
@@ -70,6 +77,13 @@ class GatewayMetrics:
             "Whole request, end to end",
             ["router"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "routeyard_overhead_seconds",
+            "The gateway's own time per request (routing, judging, relaying), upstream waiting excluded",
+            ["router"],
+            buckets=_OVERHEAD_BUCKETS,
             registry=r,
         )
         self.first_token = Histogram(
@@ -126,6 +140,7 @@ class GatewayMetrics:
             ["router", "reason"],
             registry=r,
         )
+        self._overhead_of: dict[str, Histogram] = {}
         self._paced: dict[str, PacedRouter] = {}
         r.register(_PacingCollector(self._paced))
 
@@ -150,6 +165,15 @@ class GatewayMetrics:
         if record.dearest_predicted_cost_usd is not None and record.status == 200:
             self.saved.labels(router).inc(max(record.dearest_predicted_cost_usd - record.cost_usd, 0.0))
         self._attempts(record, router)
+
+    def observe_overhead(self, router: str | None, seconds: float) -> None:
+        """Count the overhead of one request decided by ``router`` (None: none did, ``direct``), in s
+        (defined in ``routeyard.gateway.explanation``)."""
+        name = router or DIRECT_ROUTER
+        child = self._overhead_of.get(name)
+        if child is None:  # labels() takes a lock and builds a key: once per router, not per request
+            child = self._overhead_of[name] = self.overhead.labels(name)
+        child.observe(seconds)
 
     def feedback(self, request_id: str, quality: float, rater: str | None = None) -> None:
         """Count one quality feedback."""

@@ -4,7 +4,9 @@
 ``/v1/stats`` is this replica's recent requests (``routeyard.gateway.recent_requests``) and, under
 ``"live"``, every router's live AIQ from its explored requests (``runtime.live_aiq``: the fleet's with
 ``redis_url``; ``routeyard.evaluation.live_aiq.summary_as_dict``), which ``/metrics`` exports as the
-``routeyard_live_*`` gauges and the dashboard draws.
+``routeyard_live_*`` gauges and the dashboard draws; under ``"timeline"``, the last hour minute by
+minute (``routeyard.gateway.request_timeline``: the fleet's with ``redis_url``), which the dashboard
+charts.
 
 ``/dashboard`` and ``/v1/stats`` need the admin key (``routeyard.gateway.keys.authentication``; a browser
 is asked for it as an HTTP Basic password). So does ``/metrics`` on the API port; with ``metrics_port``
@@ -76,7 +78,7 @@ def add_operations_routes(app: FastAPI, runtime: GatewayRuntime) -> None:
     async def stats(request: Request) -> dict[str, Any]:
         authenticator.admin(request.headers)
         live = {router: summary_as_dict(s) for router, s in runtime.live_aiq.summaries().items()}
-        return {**recent.snapshot(), "live": live}
+        return {**recent.snapshot(), "live": live, "timeline": runtime.timeline.view()}
 
     @app.post("/v1/feedback", status_code=202)
     async def feedback(request: Request) -> JSONResponse:

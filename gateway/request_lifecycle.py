@@ -13,7 +13,9 @@
    A stream settles when its last chunk (the one with ``routeyard_cost_usd``) arrives.
 5. **Render**: whole JSON, an SSE stream relayed chunk by chunk, or a walk's kept answer as a stream;
    every reply carries the ``routing`` object (in the last chunk when streamed) and the ``x-routeyard-*``
-   headers (``routeyard.gateway.explanation``).
+   headers (``routeyard.gateway.explanation``), among them the gateway's own time so far
+   (``x-routeyard-overhead-ms``; every upstream call is awaited through ``RequestTrace.upstream``, which
+   clocks the waiting), also counted in ``routeyard_overhead_seconds`` (a stream's once it ends).
 6. **Log**: one record per request (``routeyard.gateway.request_trace.log_request``) — a failure too,
    with the error's status; a stream once it ends: 200, the upstream's error status, 500, or
    :data:`~routeyard.gateway.stream_relay.CLIENT_CLOSED` when the client left first (streams:
@@ -23,7 +25,8 @@
    (``routeyard.gateway.exploration``; walks are not explored).
 
 Requests refused before a router decided (bad input, unknown model, router not ready, no backend
-allowed) raise and are left to the caller, who counts them (``log_refusal``).
+allowed) raise and are left to the caller, who counts them (``log_refusal``). Every error raised here
+carries the overhead header too.
 """
 
 from __future__ import annotations
@@ -42,12 +45,19 @@ from routeyard.gateway.backends.backend import Backend, Reply, Usage
 from routeyard.gateway.errors import (
     DeadlineExceededError,
     EmbedderUnavailableError,
+    GatewayError,
     InvalidRequestError,
     NotReadyError,
     UpstreamError,
     UpstreamRejectedError,
 )
-from routeyard.gateway.explanation import routing_headers, routing_object, walk_object
+from routeyard.gateway.explanation import (
+    OVERHEAD_HEADER,
+    overhead_ms,
+    routing_headers,
+    routing_object,
+    walk_object,
+)
 from routeyard.gateway.fast_json import FastJSONResponse
 from routeyard.gateway.keys.key_enforcement import KeyHold, restricted_request
 from routeyard.gateway.keys.virtual_key import KeyRecord
@@ -85,17 +95,24 @@ async def serve_completion(
     """The HTTP response for ``request`` from the virtual key ``key`` (None: no key's limits apply),
     within the request deadline (``request_timeout_seconds`` since ``trace.started``; a stream's deadline
     ends at its first chunk, see ``stream_relay`` for the gaps after). Raises ``GatewayError`` before
-    anything was sent: an upstream's failure or the deadline logged first, a refusal not."""
+    anything was sent: an upstream's failure or the deadline logged first, a refusal not; either carries
+    the overhead header (:func:`_carry_overhead`)."""
     remaining = runtime.settings.request_timeout_seconds - (time.perf_counter() - trace.started)
     try:
         async with asyncio.timeout(max(remaining, 0.0)):
             return await _serve(request, runtime, trace, key)
     except TimeoutError:
         trace.settle_key(None)
-        raise DeadlineExceededError(
+        deadline = DeadlineExceededError(
             f"the request took longer than {runtime.settings.request_timeout_seconds:g} s "
             "(request_timeout_seconds)"
-        ) from None
+        )
+        _carry_overhead(deadline, trace)
+        raise deadline from None
+    except GatewayError as exc:
+        trace.settle_key(None)
+        _carry_overhead(exc, trace)
+        raise
     except BaseException:
         trace.settle_key(None)  # a reservation still held here was never logged: release it
         raise
@@ -121,9 +138,11 @@ async def _serve(
         settled = await _call(request, runtime.catalog.backends, walker, decision, trace)
     except UpstreamError as exc:
         log_request(runtime.recorder, request, decision, trace, status=exc.status)
+        _count_overhead(runtime, decision, trace.overhead_seconds(time.perf_counter()))
         raise
     except asyncio.CancelledError:  # the deadline passed (or the server is stopping): logged as a 504
         log_request(runtime.recorder, request, decision, trace, status=DeadlineExceededError.status)
+        _count_overhead(runtime, decision, trace.overhead_seconds(time.perf_counter()))
         raise
     body = _render_body(settled, decision, trace)
     log_request(
@@ -137,6 +156,9 @@ async def _serve(
         route=settled.plan,
     )
     response = _render_whole(body, settled, decision, trace, as_stream=request.stream)
+    overhead = trace.overhead_seconds(time.perf_counter())
+    response.headers[OVERHEAD_HEADER] = overhead_ms(overhead)
+    _count_overhead(runtime, decision, overhead)
     if walker is None and not request.stream:  # 7. explore, off the request's path
         reply = Reply(settled.body, settled.usage, settled.cost_usd)
         runtime.explorer.maybe_explore(router, request, decision, settled.backend, reply, trace.request_id)
@@ -219,7 +241,8 @@ async def _call(
     """The settled answer: ``walker``'s walk, or else the first of the ranking to answer whole."""
 
     async def complete(backend: str) -> Reply:
-        return await backends[backend].complete(request.upstream_body(backend))
+        body = request.upstream_body(backend)
+        return await trace.upstream(backends[backend].complete(body))
 
     if walker is not None:
         prompt = embedding_text(request.prompt_turns())
@@ -236,7 +259,7 @@ async def _stream(
     is logged when it ends."""
     backends = runtime.catalog.backends
     name, (first, chunks), started = await _fallback(
-        decision, trace, lambda b: _open_stream(backends[b], request.upstream_body(b))
+        decision, trace, lambda b: _open_stream(backends[b], request.upstream_body(b), trace)
     )
     trace.first_token_seconds = time.perf_counter() - trace.started
     return relayed_stream(first, chunks, name, started, request, decision, trace, runtime)
@@ -259,10 +282,13 @@ async def _fallback(
     raise trace.exhausted()
 
 
-async def _open_stream(backend: Backend, body: dict[str, Any]) -> tuple[dict[str, Any], Chunks]:
-    """``backend``'s stream of ``body`` once its first chunk arrived: (that chunk, the rest)."""
+async def _open_stream(
+    backend: Backend, body: dict[str, Any], trace: RequestTrace
+) -> tuple[dict[str, Any], Chunks]:
+    """``backend``'s stream of ``body`` once its first chunk arrived (the wait clocked as upstream
+    waiting in ``trace``): (that chunk, the rest)."""
     chunks = backend.stream(body)
-    return await anext(chunks), chunks
+    return await trace.upstream(anext(chunks)), chunks
 
 
 # 4. settle
@@ -327,3 +353,13 @@ def _render_whole(
     if as_stream:
         return StreamingResponse(completion_chunks(body), media_type="text/event-stream", headers=headers)
     return FastJSONResponse(body, headers=headers)
+
+
+def _count_overhead(runtime: GatewayRuntime, decision: Decision, seconds: float) -> None:
+    """Count the request's overhead of ``seconds`` in the histogram, under the router that decided it."""
+    runtime.metrics.observe_overhead(decision.router if decision.routed else None, seconds)
+
+
+def _carry_overhead(error: GatewayError, trace: RequestTrace) -> None:
+    """Make ``error``'s response carry the overhead header, measured now."""
+    error.add_headers({OVERHEAD_HEADER: overhead_ms(trace.overhead_seconds(time.perf_counter()))})

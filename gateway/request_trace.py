@@ -4,6 +4,10 @@ A :class:`RequestTrace` collects every call to a backend (:class:`gateway.usage.
 upstream error; :func:`log_request` turns it into the request's one :class:`gateway.usage.RouteRecord`
 (a hash of the prompt, never its text) and a log line without prompt text; :func:`log_refusal` records a
 request refused before routing.
+
+The trace also keeps the request's clock of upstream waiting (:meth:`RequestTrace.upstream`), from which
+:meth:`RequestTrace.overhead_seconds` gives the gateway's own time (``routeyard.gateway.explanation``
+defines it).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from routeyard.gateway.backends.backend import Usage
 from routeyard.gateway.errors import BackendUnavailableError, UpstreamError
@@ -22,6 +28,7 @@ from routeyard.gateway.wire import ChatCompletionRequest
 from routeyard.predictor.embedder import embedding_text
 
 logger = logging.getLogger("routeyard.gateway")
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,6 +46,28 @@ class RequestTrace:
     key_hold: KeyHold | None = None  # the virtual key's reservation, until the request is logged
     paced_router: PacedRouter | None = None  # the paced router that decided it, told its $ when logged
     logged: bool = False  # its record was written (log_request)
+    upstream_seconds: float = 0.0  # wall time with at least one upstream call in flight (see upstream)
+    _in_flight: int = field(default=0, repr=False)
+    _waiting_since: float = field(default=0.0, repr=False)
+
+    async def upstream(self, call: Awaitable[T]) -> T:
+        """``call`` (an upstream call: a whole completion, or a stream up to its first chunk) awaited,
+        its wall time added to ``upstream_seconds``, also when it fails or is cancelled. Calls in flight
+        together count once: what is added is the time during which at least one was."""
+        if self._in_flight == 0:
+            self._waiting_since = time.perf_counter()
+        self._in_flight += 1
+        try:
+            return await call
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.upstream_seconds += time.perf_counter() - self._waiting_since
+
+    def overhead_seconds(self, now: float) -> float:
+        """The gateway's own time from ``started`` to ``now`` (``time.perf_counter``): the wall time less
+        ``upstream_seconds`` (never below 0; see ``routeyard.gateway.explanation``)."""
+        return max(now - self.started - self.upstream_seconds, 0.0)
 
     def answered(
         self,
@@ -53,8 +82,10 @@ class RequestTrace:
         self.attempts.append(Attempt(backend, "ok", cost_usd, seconds, score, judge_reason))
 
     def graded(self, grader: str, cost_usd: float, seconds: float) -> None:
-        """Note a paid grading of a walk's answer by ``grader`` (status ``judge``)."""
+        """Note a paid grading of a walk's answer by ``grader`` (status ``judge``): an upstream call, so its
+        ``seconds`` (a walk judges between its calls, never during one) count as upstream waiting."""
         self.attempts.append(Attempt(grader, "judge", cost_usd, seconds))
+        self.upstream_seconds += seconds
 
     def failed(self, backend: str, error: UpstreamError, seconds: float) -> None:
         """Note a call to ``backend`` that failed with ``error`` after ``seconds``."""

@@ -24,6 +24,7 @@ from routeyard.gateway.live_aiq_store import InMemoryLiveAiq, LiveAiqStore
 from routeyard.gateway.metrics import GatewayMetrics
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.recent_requests import RecentRequests
+from routeyard.gateway.request_timeline import RedisRequestTimeline, RequestTimeline
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.gateway.usage import FanOutUsageLog, UsageLog
 
@@ -47,9 +48,11 @@ class GatewayRuntime:
         not_ready_reason: why not, while not ready (loading, or what made loading fail).
         batcher: the prompt embeddings' micro-batcher, once the routers start loading (None before,
             and always without routers).
-        recorder: metrics, recent requests and the usage log: where a served request is recorded.
-        refusals: metrics and recent requests only: a request refused before routing is counted, not
-            logged.
+        timeline: the last hour minute by minute (the fleet's with ``redis_url``), for the charts.
+        recorder: metrics, recent requests, the timeline and the usage log: where a served request is
+            recorded.
+        refusals: metrics, recent requests and the timeline only: a request refused before routing is
+            counted, not logged.
         authenticator: who is calling (client keys, virtual keys, the admin key).
         keys: the virtual keys' reservations (None unless ``virtual_keys``).
         request_ids: issues request ids signed to their client's key (for feedback).
@@ -70,6 +73,7 @@ class GatewayRuntime:
     ready: bool = field(init=False)
     not_ready_reason: str = STILL_LOADING
     batcher: EmbeddingBatcher | None = None
+    timeline: RequestTimeline = field(init=False)
     recorder: FanOutUsageLog = field(init=False)
     refusals: FanOutUsageLog = field(init=False)
     key_store: KeyStore | None = None
@@ -86,9 +90,10 @@ class GatewayRuntime:
             default_router=self.settings.default_router,
         )
         self.ready = not self.settings.routers
-        self.recorder = FanOutUsageLog(self.metrics, self.recent, self.usage_log)
-        self.refusals = FanOutUsageLog(self.metrics, self.recent)
         settings = self.settings
+        self.timeline = RedisRequestTimeline(settings.redis_url) if settings.redis_url else RequestTimeline()
+        self.recorder = FanOutUsageLog(self.metrics, self.recent, self.timeline, self.usage_log)
+        self.refusals = FanOutUsageLog(self.metrics, self.recent, self.timeline)
         self.authenticator = Authenticator(settings.client_keys(), self.key_store, settings.admin_key())
         self.keys = KeyEnforcer(self.key_store) if self.key_store is not None else None
         self.request_ids = RequestIds(settings.request_id_secret())

@@ -57,3 +57,68 @@ def test_headless_chromium_shows_the_numbers_and_takes_a_screenshot(busy_gateway
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
     record_property("dashboard_screenshot", str(screenshot))
     print(f"dashboard screenshot: {screenshot}")
+
+
+def chart(dom, name):
+    """The markup of the dashboard's ``name`` chart (its <svg>) in ``dom``."""
+    found = re.search(rf'<svg class="timeline-chart" data-chart="{name}".*?</svg>', dom, re.S)
+    assert found, f"no {name} chart in the dashboard"
+    return found.group(0)
+
+
+def drawn(svg, series):
+    """The sum of the values drawn for ``series`` in ``svg`` (bars and dots carry data-value)."""
+    return sum(
+        float(v) for v in re.findall(rf'data-series="{re.escape(series)}" data-value="([0-9.e-]+)"', svg)
+    )
+
+
+def legends(svg):
+    """The texts of ``svg``'s legend."""
+    return re.findall(r'<text class="legend"[^>]*>([^<]*)</text>', svg)
+
+
+def test_the_stats_timeline_counts_the_traffic_per_minute(busy_gateway):
+    timeline = httpx.get(busy_gateway.url + "/v1/stats").json()["timeline"]
+    assert len(timeline["minutes"]) == 60 and all(
+        len(v) == 60 for v in timeline["requests_by_backend"].values()
+    )
+    assert sum(timeline["requests"]) == 10 and sum(timeline["errors"]) == 1
+    assert {b: sum(v) for b, v in timeline["requests_by_backend"].items()} == {
+        "cheap": 6,
+        "dear": 3,
+        "no backend": 1,
+    }
+    assert sum(sum(v) for v in timeline["spend_usd_by_backend"].values()) == pytest.approx(
+        httpx.get(busy_gateway.url + "/v1/stats").json()["spend_usd"]
+    )
+    routing = {(r, b): sum(v) for r, bs in timeline["routing"].items() for b, v in bs.items()}
+    assert routing == {
+        ("router-knn", "cheap"): 6,
+        ("router-knn", "dear"): 3,
+        ("direct", "no backend"): 1,
+    }  # none answered
+    assert any(p is not None and p > 0 for p in timeline["latency_ms"]["p99"])
+
+
+def test_headless_chromium_draws_the_four_charts_with_data(busy_gateway, tmp_path, record_property):
+    dom = chromium("--dump-dom", busy_gateway.url + "/dashboard").stdout
+    requests, latency, errors, routing = (chart(dom, n) for n in ("requests", "latency", "errors", "routing"))
+    assert (
+        drawn(requests, "cheap") == 6 and drawn(requests, "dear") == 3 and drawn(requests, "no backend") == 1
+    )
+    assert '<polyline class="line" data-series="spend"' in requests
+    assert any(re.fullmatch(r"cheap 6 · \$[0-9.e-]+", text) for text in legends(requests))
+    assert drawn(latency, "p50") > 0 and drawn(latency, "p99") >= drawn(latency, "p50")
+    assert legends(latency) == ["p50", "p99"]
+    assert 0 < drawn(errors, "error rate") <= 1
+    assert drawn(routing, "router-knn → cheap") == 6 and drawn(routing, "direct → no backend") == 1
+    assert "router-knn → dear 3" in legends(routing)
+    for svg in (requests, latency, errors, routing):
+        assert 'class="x-tick"' in svg and 'class="y-tick"' in svg  # both axes labelled
+    assert "errors: 1 of 10 requests · 10.0 %" in dom
+    screenshot = tmp_path / "dashboard-timeline.png"
+    chromium(f"--screenshot={screenshot}", "--window-size=1400,1300", busy_gateway.url + "/dashboard")
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
+    record_property("timeline_screenshot", str(screenshot))
+    print(f"dashboard timeline screenshot: {screenshot}")
