@@ -26,7 +26,6 @@ before ``message_stop`` is an ``UpstreamError`` (502), not retried.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,18 +41,17 @@ from routeyard.gateway.anthropic_messages import (
 )
 from routeyard.gateway.backends.backend import MAX_TOKENS, Reply, Usage
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
-from routeyard.gateway.backends.connection_pools import DEFAULT_MAX_CONNECTIONS
+from routeyard.gateway.backends.http_backend_config import HttpBackendConfig, estimated_usage
 from routeyard.gateway.backends.http_transport import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
     HttpTransport,
     UpstreamLimits,
 )
-from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig, BackendContext, BackendKind
+from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendContext, BackendKind
 from routeyard.gateway.backends.stream_shaper import StreamShaper
 from routeyard.gateway.errors import UpstreamError, UpstreamRejectedError
 from routeyard.gateway.fast_json import loads_lenient
-from routeyard.gateway.token_count import count_prompt_tokens, count_tokens
 from routeyard.gateway.wire import content_text
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -136,7 +134,7 @@ class MessagesPrice:
         ) / 1e6
 
 
-class AnthropicBackendConfig(BackendConfig):
+class AnthropicBackendConfig(HttpBackendConfig):
     """Anthropic's Messages API at ``base_url`` serving ``model`` (the backend's name when unset).
 
     ``api_key_env`` names the environment variable holding the key (sent as ``x-api-key``; none: no
@@ -149,25 +147,9 @@ class AnthropicBackendConfig(BackendConfig):
 
     kind: Literal["anthropic"] = "anthropic"
     base_url: str = "https://api.anthropic.com"
-    model: str | None = None
-    api_key_env: str | None = None
     max_tokens_default: int = Field(default=4096, ge=1)
-    input_usd_per_million: float = Field(default=0.0, ge=0.0)
-    output_usd_per_million: float = Field(default=0.0, ge=0.0)
     cache_write_usd_per_million: float | None = Field(default=None, ge=0.0)
     cache_read_usd_per_million: float | None = Field(default=None, ge=0.0)
-    timeout_seconds: float = Field(default=60.0, gt=0.0)
-    connect_timeout_seconds: float = Field(default=5.0, gt=0.0)
-    total_timeout_seconds: float = Field(default=300.0, gt=0.0)
-    retries: int = Field(default=2, ge=0, le=10)
-    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
-    max_response_bytes: int = Field(default=DEFAULT_LIMITS.max_response_bytes, ge=1)
-    max_sse_line_bytes: int = Field(default=DEFAULT_LIMITS.max_line_bytes, ge=1)
-
-    @property
-    def upstream_model(self) -> str:
-        """The model id sent upstream (``model``, or the backend's name)."""
-        return self.model or self.name
 
     @property
     def price(self) -> MessagesPrice:
@@ -182,12 +164,7 @@ class AnthropicBackendConfig(BackendConfig):
 
     def problems(self) -> list[str]:
         """A non-HTTP ``base_url``; an ``api_key_env`` that is unset."""
-        problems = []
-        if not self.base_url.startswith(("http://", "https://")):
-            problems.append("base_url must start with http:// or https://")
-        if self.api_key_env and self.api_key_env not in os.environ:
-            problems.append(f"environment variable {self.api_key_env} (api_key_env) is unset")
-        return problems
+        return self.http_problems(self.base_url)
 
 
 class AnthropicBackend:
@@ -303,25 +280,19 @@ class AnthropicBackend:
     ) -> tuple[Usage, float]:
         if counted is not None:
             return counted.as_usage(), self.price.cost(counted)
-        estimated = _estimated_usage(body, answers)
+        estimated = estimated_usage(body, answers)
         return estimated, self.price.cost_estimated(estimated)
 
 
 def _build(config: AnthropicBackendConfig, context: BackendContext) -> AnthropicBackend:
     return AnthropicBackend(
         config.name,
-        context.pools.new_pool(config.max_connections),
         base_url=config.base_url,
         upstream_model=config.upstream_model,
-        api_key=os.environ.get(config.api_key_env) if config.api_key_env else None,
+        api_key=config.api_key(),
         max_tokens_default=config.max_tokens_default,
         price=config.price,
-        timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-        limits=UpstreamLimits(
-            config.total_timeout_seconds, config.max_response_bytes, config.max_sse_line_bytes
-        ),
-        retries=config.retries,
-        breaker=context.new_breaker(),
+        **config.transport_options(context),
     )
 
 
@@ -330,9 +301,3 @@ BACKEND_KINDS.register(BackendKind(name="anthropic", config=AnthropicBackendConf
 
 def _answer_texts(payload: dict[str, Any]) -> list[str]:
     return [content_text(c["message"].get("content")) for c in payload["choices"]]
-
-
-def _estimated_usage(body: dict[str, Any], answers: list[str]) -> Usage:
-    messages = body.get("messages") or []
-    turns = [content_text(m.get("content")) for m in messages if isinstance(m, dict)]
-    return Usage(count_prompt_tokens(turns), sum(count_tokens(a) for a in answers), estimated=True)

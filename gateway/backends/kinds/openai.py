@@ -32,71 +32,45 @@ and ``routeyard_cost_usd`` whether or not the client asked for ``include_usage``
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from routeyard.gateway.backends.backend import Price, Reply, Usage
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
-from routeyard.gateway.backends.connection_pools import DEFAULT_MAX_CONNECTIONS
+from routeyard.gateway.backends.http_backend_config import HttpBackendConfig, estimated_usage
 from routeyard.gateway.backends.http_transport import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
     HttpTransport,
     UpstreamLimits,
 )
-from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendConfig, BackendContext, BackendKind
+from routeyard.gateway.backends.kinds import BACKEND_KINDS, BackendContext, BackendKind
 from routeyard.gateway.backends.stream_shaper import StreamShaper
 from routeyard.gateway.errors import UpstreamError
 from routeyard.gateway.fast_json import loads_lenient
-from routeyard.gateway.token_count import count_prompt_tokens, count_tokens
 from routeyard.gateway.wire import content_text
 
 _FREE = Price()
 
 
-class OpenAiBackendConfig(BackendConfig):
+class OpenAiBackendConfig(HttpBackendConfig):
     """An OpenAI-compatible server at ``base_url`` (``…/v1``) serving ``model``.
 
-    ``api_key_env`` names the environment variable holding its key (none: no Authorization header).
-    Prices are $ per million input / output tokens; ``retries`` are extra attempts after a retryable
-    failure (see :mod:`routeyard.gateway.backends.http_transport`). ``timeout_seconds`` bounds each read
-    (and the wait for one of the ``max_connections``), ``total_timeout_seconds`` the whole call; the byte
-    limits are described in the module docstring.
+    ``api_key_env`` names the environment variable holding its key (none: no Authorization header); the
+    other fields are :class:`HttpBackendConfig`'s (the byte limits are described in the module docstring).
     """
 
     kind: Literal["openai"] = "openai"
     base_url: str | None = None
-    model: str | None = None
-    api_key_env: str | None = None
-    input_usd_per_million: float = Field(default=0.0, ge=0.0)
-    output_usd_per_million: float = Field(default=0.0, ge=0.0)
-    timeout_seconds: float = Field(default=60.0, gt=0.0)
-    connect_timeout_seconds: float = Field(default=5.0, gt=0.0)
-    total_timeout_seconds: float = Field(default=300.0, gt=0.0)
-    retries: int = Field(default=2, ge=0, le=10)
-    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
-    max_response_bytes: int = Field(default=DEFAULT_LIMITS.max_response_bytes, ge=1)
-    max_sse_line_bytes: int = Field(default=DEFAULT_LIMITS.max_line_bytes, ge=1)
-
-    @property
-    def upstream_model(self) -> str:
-        """The model id sent upstream (``model``, or the backend's name)."""
-        return self.model or self.name
 
     def problems(self) -> list[str]:
         """A missing or non-HTTP ``base_url``; an ``api_key_env`` that is unset."""
-        problems = []
         if not self.base_url:
-            problems.append("base_url is required for an openai backend")
-        elif not self.base_url.startswith(("http://", "https://")):
-            problems.append("base_url must start with http:// or https://")
-        if self.api_key_env and self.api_key_env not in os.environ:
-            problems.append(f"environment variable {self.api_key_env} (api_key_env) is unset")
-        return problems
+            return ["base_url is required for an openai backend", *self.http_problems("http://")]
+        return self.http_problems(self.base_url)
 
 
 class OpenAiBackend:
@@ -144,7 +118,7 @@ class OpenAiBackend:
             payload = _completion(await self._transport.read_body(response), self.name)
         usage = Usage.from_json(payload.get("usage"))
         if usage is None:  # absent or unbelievable: ours replaces it
-            usage = _estimated_usage(body, _answer_texts(payload))
+            usage = estimated_usage(body, _answer_texts(payload))
             payload["usage"] = usage.as_json()
         return Reply(body=payload, usage=usage, cost_usd=self.price.cost(usage))
 
@@ -173,7 +147,7 @@ class OpenAiBackend:
                     raise UpstreamError(f"backend {self.name} cut its answer (no [DONE] before its end)")
             if shaper.empty:
                 raise UpstreamError(f"backend {self.name} sent an empty stream")
-        usage = shaper.usage or _estimated_usage(body, [shaper.answer])
+        usage = shaper.usage or estimated_usage(body, [shaper.answer])
         for ready in shaper.finish(usage.as_json(), self.price.cost(usage)):
             yield ready
 
@@ -183,17 +157,11 @@ def _build(config: OpenAiBackendConfig, context: BackendContext) -> OpenAiBacken
         raise ValueError(f"backend {config.name}: base_url is required for an openai backend")
     return OpenAiBackend(
         config.name,
-        context.pools.new_pool(config.max_connections),
         base_url=config.base_url,
         upstream_model=config.upstream_model,
-        api_key=os.environ.get(config.api_key_env) if config.api_key_env else None,
+        api_key=config.api_key(),
         price=Price(config.input_usd_per_million, config.output_usd_per_million),
-        timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-        limits=UpstreamLimits(
-            config.total_timeout_seconds, config.max_response_bytes, config.max_sse_line_bytes
-        ),
-        retries=config.retries,
-        breaker=context.new_breaker(),
+        **config.transport_options(context),
     )
 
 
@@ -271,9 +239,3 @@ def _chunk(data: str, name: str) -> dict[str, Any]:
 
 def _answer_texts(payload: dict[str, Any]) -> list[str]:
     return [content_text(c["message"].get("content")) for c in payload["choices"]]
-
-
-def _estimated_usage(body: dict[str, Any], answers: list[str]) -> Usage:
-    messages = body.get("messages") or []
-    turns = [content_text(m.get("content")) for m in messages if isinstance(m, dict)]
-    return Usage(count_prompt_tokens(turns), sum(count_tokens(a) for a in answers), estimated=True)
