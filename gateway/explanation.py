@@ -52,7 +52,8 @@ def routing_object(
     ``trace``'s attempts so far; its predictions are those of the candidate ``route`` (default
     ``backend``; a plan's name for a plan router); where its w came from
     (``willingness_to_pay_source``: ``request``, ``pacing`` or ``config``) when the router used one;
-    ``extra`` keys are added."""
+    the backends the request could not use and why (``excluded``, ``routeyard.gateway.capabilities``)
+    when there were any; ``extra`` keys are added."""
     chosen = decision.candidate(route or backend)
     return {
         "request_id": trace.request_id,
@@ -88,6 +89,7 @@ def routing_object(
             }
             for c in decision.candidates
         ],
+        **({"excluded": dict(trace.excluded)} if trace.excluded else {}),
         **extra,
     }
 

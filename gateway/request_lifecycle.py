@@ -2,7 +2,9 @@
 
 1. **Resolve** ``model``: a backend name (sent there, no routing), a router name, a router name with a
    willingness-to-pay suffix (``router-knn-0.001``), or ``auto`` for the default router.
-2. **Decide**: the router ranks the backends (a backend named directly is its own one-entry ranking).
+2. **Decide**: the router ranks the backends (a backend named directly is its own one-entry ranking),
+   never one that cannot serve the request (``routeyard.gateway.capabilities``: tools, vision, a JSON
+   schema, context and output limits), each such noted with why in the ``routing`` object's ``excluded``.
 3. **Call**: a walking router (the cascade, the plan router) walks its plan (every call whole: the
    judge needs the full answer; calls may run concurrently, each is settled when the walk ends);
    otherwise, before the first byte reaches the client, a failing backend is replaced by the next in the
@@ -42,11 +44,19 @@ from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from routeyard.gateway.backends.backend import Backend, Reply, Usage
+from routeyard.gateway.capabilities import (
+    Requirements,
+    excluded,
+    requirements,
+    shortfall_message,
+    table_for,
+)
 from routeyard.gateway.errors import (
     DeadlineExceededError,
     EmbedderUnavailableError,
     GatewayError,
     InvalidRequestError,
+    NoBackendFitsError,
     NotReadyError,
     UpstreamError,
     UpstreamRejectedError,
@@ -125,7 +135,7 @@ async def _serve(
         catalog = runtime.catalog
         resolved, _ = catalog.resolve(request.model)
         request = restricted_request(request, key.limits, resolved, set(catalog.backends))
-    decision, router = await _decide(request, runtime)
+    decision, router = await _decide(request, runtime, trace)
     if (paced := _paced(router)) is not None:  # its w follows its spend: told this request's $ when logged
         trace.paced_router = paced
         runtime.metrics.watch_pacing(paced)
@@ -177,7 +187,7 @@ async def _reserve(
     assert runtime.keys is not None, "a virtual key without a key store"
 
     async def redecide(cheaper: ChatCompletionRequest) -> Decision:
-        return (await _decide(cheaper, runtime))[0]
+        return (await _decide(cheaper, runtime, trace))[0]
 
     decision, reservation = await runtime.keys.admit(
         key, request, decision, runtime.catalog.backends, redecide if router is not None else None
@@ -189,24 +199,57 @@ async def _reserve(
 # 1–2. resolve and decide
 
 
-async def _decide(request: ChatCompletionRequest, runtime: GatewayRuntime) -> tuple[Decision, Router | None]:
-    """The decision for ``request`` and the router that made it (None when ``model`` names a backend)."""
+async def _decide(
+    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace
+) -> tuple[Decision, Router | None]:
+    """The decision for ``request`` and the router that made it (None when ``model`` names a backend).
+    Backends that cannot serve the request (``routeyard.gateway.capabilities``) are noted in
+    ``trace.excluded`` and added to its ``routing.exclude``; a backend named directly that cannot, or a
+    router left with none, is a 400 naming the capability missing."""
     options = request.routing or RoutingOptions()
     catalog = runtime.catalog
     name, suffix_wtp = catalog.resolve(request.model)
+    needs, unfit = _unfit_backends(request, runtime, trace)
     if name in catalog.backends:
         if name in options.exclude:
             raise InvalidRequestError(f"model {name} is excluded by routing.exclude", param="routing")
+        if name in unfit:
+            raise InvalidRequestError(
+                f"backend {name} cannot serve this request: it {unfit[name]}",
+                param="model",
+                code="unsupported_capability",
+            )
         return Decision(name, None, (name,), (), 0.0), None
     router = catalog.routers.get(name)
     if router is None:
         raise NotReadyError(f"router {name} is not ready: {runtime.not_ready_reason}")
     if suffix_wtp is not None and options.willingness_to_pay is None:
         options = options.model_copy(update={"willingness_to_pay": suffix_wtp})
+    if unfit:
+        options = options.model_copy(update={"exclude": [*options.exclude, *unfit]})
     try:
         return await router.decide(request.prompt_turns(), options, set(catalog.backends)), router
     except EmbedderUnavailableError as exc:
         return _embedder_failed(runtime, name, exc), None
+    except NoBackendFitsError as exc:
+        if needs is None or not unfit:
+            raise
+        capabilities = table_for(runtime.settings.backends).backends
+        why = shortfall_message(needs, {b: capabilities[b] for b in unfit})
+        raise NoBackendFitsError(f"{why} ({exc.message})", code="unsupported_capability") from exc
+
+
+def _unfit_backends(
+    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace
+) -> tuple[Requirements | None, dict[str, str]]:
+    """``request``'s requirements and the configured backends that cannot serve it, with why (also
+    noted in ``trace.excluded``); (None, {}) at once when every backend is permissive."""
+    table = table_for(runtime.settings.backends)
+    if table.permissive:
+        return None, {}
+    needs = requirements(request)
+    trace.excluded = excluded(needs, table.backends)
+    return needs, trace.excluded
 
 
 def _paced(router: Router | None) -> PacedRouter | None:

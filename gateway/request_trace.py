@@ -47,6 +47,7 @@ class RequestTrace:
     paced_router: PacedRouter | None = None  # the paced router that decided it, told its $ when logged
     logged: bool = False  # its record was written (log_request)
     upstream_seconds: float = 0.0  # wall time with at least one upstream call in flight (see upstream)
+    excluded: dict[str, str] = field(default_factory=dict)  # backends it could not use, and why
     _in_flight: int = field(default=0, repr=False)
     _waiting_since: float = field(default=0.0, repr=False)
 

@@ -19,16 +19,19 @@ from pydantic import Field
 from routeyard.gateway.backends.backend import Backend
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
 from routeyard.gateway.backends.connection_pools import ConnectionPools
+from routeyard.gateway.capabilities import Capabilities
 from routeyard.registry import ConfiguredKind, KindConfig, Registry
 
 
 class BackendConfig(KindConfig):
-    """What every backend's configuration has: its ``name`` (what routers and clients call it by).
+    """What every backend's configuration has: its ``name`` (what routers and clients call it by) and
+    its ``capabilities`` (what requests it can serve; by default any, see ``routeyard.gateway.capabilities``).
 
     Each kind subclasses it with its own fields; unknown fields are errors.
     """
 
     name: str = Field(min_length=1)
+    capabilities: Capabilities = Field(default_factory=Capabilities)
 
     def problems(self) -> list[str]:
         """What is wrong that validation cannot see (an unset environment variable, a missing file),
