@@ -8,8 +8,8 @@ estimated by ``routeyard.gateway.token_count``, only when some backend limits it
 output it asks for (``max_tokens`` / ``max_completion_tokens``). :func:`excluded` names the backends that
 fall short and why; :func:`shortfall_message` says, for a 400, what no backend could give.
 
-A :class:`CapabilityTable` is built once per list of backend configs (:func:`table_for`); when every
-backend is permissive the request lifecycle skips the whole check.
+A :class:`CapabilityTable` is built once per gateway (``GatewayRuntime.capabilities``); its
+:meth:`~CapabilityTable.unfit` skips the whole check when every backend is permissive.
 """
 
 from __future__ import annotations
@@ -163,25 +163,22 @@ class _Configured(Protocol):
 @dataclass(frozen=True)
 class CapabilityTable:
     """Every configured backend's capabilities by name, and whether all are permissive (then no
-    request needs checking)."""
+    request needs checking). Built once per gateway (``GatewayRuntime.capabilities``): a reload never
+    changes the backends."""
 
     backends: Mapping[str, Capabilities]
     permissive: bool
 
+    @classmethod
+    def of(cls, configs: Sequence[_Configured]) -> CapabilityTable:
+        """The table of ``configs`` (backend configs)."""
+        backends = {config.name: config.capabilities for config in configs}
+        return cls(backends, all(c.permissive for c in backends.values()))
 
-_TABLES: dict[int, tuple[Sequence[_Configured], CapabilityTable]] = {}
-_MAX_TABLES = 16
-
-
-def table_for(configs: Sequence[_Configured]) -> CapabilityTable:
-    """The :class:`CapabilityTable` of ``configs`` (backend configs), built on the first call for this
-    very list and remembered (by identity, for the list's life: the gateway's settings keep one)."""
-    entry = _TABLES.get(id(configs))
-    if entry is not None and entry[0] is configs:
-        return entry[1]
-    backends = {config.name: config.capabilities for config in configs}
-    table = CapabilityTable(backends, all(c.permissive for c in backends.values()))
-    if len(_TABLES) >= _MAX_TABLES:
-        _TABLES.clear()
-    _TABLES[id(configs)] = (configs, table)
-    return table
+    def unfit(self, request: ChatCompletionRequest) -> tuple[Requirements | None, dict[str, str]]:
+        """``request``'s requirements and the backends that cannot serve it, with why; (None, {}) at once
+        when every backend is permissive."""
+        if self.permissive:
+            return None, {}
+        needs = requirements(request)
+        return needs, excluded(needs, self.backends)

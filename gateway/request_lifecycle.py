@@ -45,11 +45,7 @@ from starlette.responses import Response
 
 from routeyard.gateway.backends.backend import Backend, Reply, Usage
 from routeyard.gateway.capabilities import (
-    Requirements,
-    excluded,
-    requirements,
     shortfall_message,
-    table_for,
 )
 from routeyard.gateway.errors import (
     DeadlineExceededError,
@@ -209,7 +205,8 @@ async def _decide(
     options = request.routing or RoutingOptions()
     catalog = runtime.catalog
     name, suffix_wtp = catalog.resolve(request.model)
-    needs, unfit = _unfit_backends(request, runtime, trace)
+    needs, unfit = runtime.capabilities.unfit(request)
+    trace.excluded = unfit
     if name in catalog.backends:
         if name in options.exclude:
             raise InvalidRequestError(f"model {name} is excluded by routing.exclude", param="routing")
@@ -234,22 +231,9 @@ async def _decide(
     except NoBackendFitsError as exc:
         if needs is None or not unfit:
             raise
-        capabilities = table_for(runtime.settings.backends).backends
+        capabilities = runtime.capabilities.backends
         why = shortfall_message(needs, {b: capabilities[b] for b in unfit})
         raise NoBackendFitsError(f"{why} ({exc.message})", code="unsupported_capability") from exc
-
-
-def _unfit_backends(
-    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace
-) -> tuple[Requirements | None, dict[str, str]]:
-    """``request``'s requirements and the configured backends that cannot serve it, with why (also
-    noted in ``trace.excluded``); (None, {}) at once when every backend is permissive."""
-    table = table_for(runtime.settings.backends)
-    if table.permissive:
-        return None, {}
-    needs = requirements(request)
-    trace.excluded = excluded(needs, table.backends)
-    return needs, trace.excluded
 
 
 def _paced(router: Router | None) -> PacedRouter | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
+from routeyard.gateway.capabilities import CapabilityTable
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.exploration import Explorer
 from routeyard.gateway.exploration_budget import InMemorySpendLedger, RedisSpendLedger, SpendLedger
@@ -59,6 +60,7 @@ class GatewayRuntime:
         reloader: reloads the routers from the config file, gated by replay (``POST /admin/reload``,
             SIGHUP); set by ``create_app``. ``settings`` then holds the routers being served, and
             ``catalog`` swaps them in one assignment.
+        capabilities: what each backend can serve (``routeyard.gateway.capabilities``), built once.
         live_aiq: the routers' explored requests, added up (in Redis with ``redis_url``) for the live
             AIQ of ``/v1/stats``, the dashboard and Prometheus.
         explorer: explores the requests of the routers that explore, off their path
@@ -81,6 +83,7 @@ class GatewayRuntime:
     keys: KeyEnforcer | None = field(init=False)
     request_ids: RequestIds = field(init=False)
     reloader: PolicyReloader | None = None
+    capabilities: CapabilityTable = field(init=False)
     live_aiq: LiveAiqStore = field(default_factory=InMemoryLiveAiq)
     explorer: Explorer = field(init=False)
 
@@ -91,6 +94,7 @@ class GatewayRuntime:
         )
         self.ready = not self.settings.routers
         settings = self.settings
+        self.capabilities = CapabilityTable.of(settings.backends)
         self.timeline = RedisRequestTimeline(settings.redis_url) if settings.redis_url else RequestTimeline()
         self.recorder = FanOutUsageLog(self.metrics, self.recent, self.timeline, self.usage_log)
         self.refusals = FanOutUsageLog(self.metrics, self.recent, self.timeline)
