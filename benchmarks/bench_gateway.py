@@ -53,25 +53,21 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-import numpy as np
 import yaml
 
-from benchmarks import litellm_proxy
+from benchmarks import litellm_proxy, overhead_header
 from benchmarks.first_token import FirstTokenTimes, first_token_overheads, measure_first_tokens
 from benchmarks.load_prompts import (
     ChatBody,
     Profile,
     chat_bodies,
-    new_run_id,
     prompt_pool,
     repeated_body,
-    request_tag,
-    with_tag,
 )
 from benchmarks.local_servers import drain, upstream_calls
 from benchmarks.local_servers import running as running  # also for benchmarks/bench_usage_log.py
 from benchmarks.machine import describe_machine
+from benchmarks.overhead_header import OverheadTimes
 from benchmarks.wrk_load import LoadResult, run_load
 from routeyard.demo.config import SAMPLE_TABLE
 from routeyard.gateway.settings import GatewaySettings
@@ -84,7 +80,6 @@ KNN_ROUTER = "router-knn"
 CONNECTIONS = (1, 16)
 WARM_UP_SECONDS = 2
 DEFAULT_EMBEDDER = str(GatewaySettings.model_fields["embedder"].default)
-OVERHEAD_HEADER = "x-routeyard-overhead-ms"
 PROMPTS = {"short": "unique, ~30 tokens", "routerbench": "unique, RouterBench lengths", None: "CACHE HIT"}
 
 
@@ -116,17 +111,6 @@ ROWS = (
 )
 ROW_KEYS = (*(row.key for row in ROWS), "ttft")
 Results = dict[str, dict[int, LoadResult]]
-
-
-@dataclass(frozen=True)
-class OverheadTimes:
-    """The ``x-routeyard-overhead-ms`` header over ``requests`` answered requests at 1 connection (ms);
-    ``missing``: requests answered without it or not answered 200."""
-
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    missing: int
 
 
 @dataclass(frozen=True)
@@ -275,25 +259,11 @@ def _bodies(model: str, profile: Profile | None, stream: bool) -> list[ChatBody]
     return [{**body, "stream": True} for body in bodies] if stream else bodies
 
 
-def overhead_times(url: str, row: Row, requests: int, warm_up: int = 20) -> OverheadTimes:
-    """Send ``warm_up + requests`` requests of ``row`` one after another over one connection (unique
-    prompts unless the row repeats one), each read to its end, and gather the overhead header of those
-    after the warm-up; printed."""
-    bodies, run, times, missing = _bodies(row.model, row.profile, row.stream), new_run_id(), [], 0
-    with httpx.Client(timeout=30) as client:
-        for n in range(1, warm_up + requests + 1):
-            body = bodies[n % len(bodies)]
-            if row.profile is not None:
-                body = with_tag(body, request_tag(run, 0, n))
-            with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
-                response.read()
-                header = response.headers.get(OVERHEAD_HEADER) if response.status_code == 200 else None
-            if header is None:
-                missing += 1
-            elif n > warm_up:
-                times.append(float(header))
-    p50, p99 = np.percentile(times, [50, 99]) if times else (float("nan"), float("nan"))
-    result = OverheadTimes(float(p50), float(p99), len(times), missing)
+def overhead_times(url: str, row: Row, requests: int) -> OverheadTimes:
+    """``row``'s overhead header over ``requests`` requests at 1 connection (``benchmarks.overhead_header``:
+    unique prompts unless the row repeats one); printed."""
+    bodies = _bodies(row.model, row.profile, row.stream)
+    result = overhead_header.overhead_times(url, bodies, requests, unique=row.profile is not None)
     print(
         f"  overhead header, {row.label:36s} {PROMPTS[row.profile]:27s} 1 conn: p50 {result.p50_ms:6.3f} ms, "
         f"p99 {result.p99_ms:6.3f} ms ({result.requests} requests, {result.missing} without it)",
