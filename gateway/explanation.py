@@ -90,6 +90,8 @@ def routing_object(
             for c in decision.candidates
         ],
         **({"excluded": dict(trace.excluded)} if trace.excluded else {}),
+        **({"cache": trace.cache} if trace.cache is not None else {}),
+        **({"affinity": trace.affinity} if trace.affinity is not None else {}),
         **extra,
     }
 

@@ -140,6 +140,20 @@ class GatewayMetrics:
             ["router", "reason"],
             registry=r,
         )
+        self.cache_requests = Counter(
+            "routeyard_cache_requests_total",
+            "Requests that asked the response cache, by result: hit_exact, hit_semantic, miss, or bypass "
+            "(not cacheable: not deterministic, tools, several choices)",
+            ["result"],
+            registry=r,
+        )
+        self.affinity_requests = Counter(
+            "routeyard_affinity_requests_total",
+            "Routed requests continuing a session, by outcome: decided (sent to the session's backend), "
+            "new (no backend remembered) or moved (its backend excluded or not ranked)",
+            ["outcome"],
+            registry=r,
+        )
         self._overhead_of: dict[str, Histogram] = {}
         self._paced: dict[str, PacedRouter] = {}
         r.register(_PacingCollector(self._paced))

@@ -5,6 +5,11 @@
 2. **Decide**: the router ranks the backends (a backend named directly is its own one-entry ranking),
    never one that cannot serve the request (``routeyard.gateway.capabilities``: tools, vision, a JSON
    schema, context and output limits), each such noted with why in the ``routing`` object's ``excluded``.
+   Then the **cache** (``routeyard.gateway.response_cache``): a request that asked it and is
+   deterministic is answered from it when it can be ($0, no call); a miss keeps its answer once whole.
+   Else **session affinity** (``routeyard.gateway.session_affinity``): a request continuing a session has
+   the session's backend put first when it is still ranked (a walk is then skipped: that backend is
+   called directly); whoever answers is remembered.
 3. **Call**: a walking router (the cascade, the plan router) walks its plan (every call whole: the
    judge needs the full answer; calls may run concurrently, each is settled when the walk ends);
    otherwise, before the first byte reaches the client, a failing backend is replaced by the next in the
@@ -37,7 +42,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from fastapi.responses import StreamingResponse
@@ -68,8 +73,10 @@ from routeyard.gateway.fast_json import FastJSONResponse
 from routeyard.gateway.keys.key_enforcement import KeyHold, restricted_request
 from routeyard.gateway.keys.virtual_key import KeyRecord
 from routeyard.gateway.request_trace import RequestTrace, log_request
+from routeyard.gateway.response_cache import CACHE_HEADER, CacheHit, cache_query, requested_match, uncacheable
 from routeyard.gateway.router import Decision, PacedRouter, Router
 from routeyard.gateway.runtime import GatewayRuntime
+from routeyard.gateway.session_affinity import SessionAffinity, session_of
 from routeyard.gateway.sse import completion_chunks
 from routeyard.gateway.stream_relay import Chunks, relayed_stream
 from routeyard.gateway.walk import PlanWalk, Walk, WalkingRouter
@@ -138,6 +145,10 @@ async def _serve(
     if key is not None:
         decision = await _reserve(request, runtime, decision, router, trace, key)
     walker = router if isinstance(router, WalkingRouter) else None
+    if (hit := await _cached(request, runtime, trace)) is not None:
+        return _answer(request, runtime, decision, trace, _settle_cached(hit), logged_usage=Usage(0, 0))
+    if router is not None and runtime.affinity is not None:
+        decision, walker = await _pin(request, runtime, runtime.affinity, decision, walker, trace)
     try:
         if request.stream and walker is None:
             return await _stream(request, runtime, decision, trace)  # settled, rendered and logged as it goes
@@ -150,6 +161,24 @@ async def _serve(
         log_request(runtime.recorder, request, decision, trace, status=DeadlineExceededError.status)
         _count_overhead(runtime, decision, trace.overhead_seconds(time.perf_counter()))
         raise
+    reply = Reply(settled.body, settled.usage, settled.cost_usd)
+    trace.answer_kept(settled.backend, reply)
+    response = _answer(request, runtime, decision, trace, settled, logged_usage=settled.usage)
+    if walker is None and not request.stream:  # 7. explore, off the request's path
+        runtime.explorer.maybe_explore(router, request, decision, settled.backend, reply, trace.request_id)
+    return response
+
+
+def _answer(
+    request: ChatCompletionRequest,
+    runtime: GatewayRuntime,
+    decision: Decision,
+    trace: RequestTrace,
+    settled: SettledReply,
+    *,
+    logged_usage: Usage,
+) -> Response:
+    """The whole reply of ``settled`` (5. rendered, 6. logged with ``logged_usage``), with its overhead."""
     body = _render_body(settled, decision, trace)
     log_request(
         runtime.recorder,
@@ -158,16 +187,14 @@ async def _serve(
         trace,
         status=200,
         backend=settled.backend,
-        usage=settled.usage,
+        usage=logged_usage,
         route=settled.plan,
     )
     response = _render_whole(body, settled, decision, trace, as_stream=request.stream)
+    _mark_cache(response, trace)
     overhead = trace.overhead_seconds(time.perf_counter())
     response.headers[OVERHEAD_HEADER] = overhead_ms(overhead)
     _count_overhead(runtime, decision, overhead)
-    if walker is None and not request.stream:  # 7. explore, off the request's path
-        reply = Reply(settled.body, settled.usage, settled.cost_usd)
-        runtime.explorer.maybe_explore(router, request, decision, settled.backend, reply, trace.request_id)
     return response
 
 
@@ -236,6 +263,67 @@ async def _decide(
         raise NoBackendFitsError(f"{why} ({exc.message})", code="unsupported_capability") from exc
 
 
+# 2½. the response cache and session affinity
+
+
+async def _cached(
+    request: ChatCompletionRequest, runtime: GatewayRuntime, trace: RequestTrace
+) -> CacheHit | None:
+    """The cached answer to ``request`` when it asked the cache (``routeyard.gateway.response_cache``) and
+    one fits, else None; ``trace.cache`` says what happened, and a cacheable miss keeps its answer."""
+    match = requested_match(request, runtime.settings.cache_default)
+    if match is None:
+        return None
+    counted = runtime.metrics.cache_requests
+    if (why := uncacheable(request)) is not None:
+        trace.cache = {"hit": False, "match": None, "bypass": why}
+        counted.labels("bypass").inc()
+        return None
+    cache = runtime.response_cache
+    hit, query = await cache.find(cache_query(request, trace.client, match), request)
+    if hit is None:
+        trace.cache = {"hit": False, "match": match}
+        trace.on_answer.append(lambda backend, reply: cache.keep(query, backend, reply))
+        counted.labels("miss").inc()
+        return None
+    trace.cache = hit.explained()
+    counted.labels(f"hit_{hit.match}").inc()
+    return hit
+
+
+def _settle_cached(hit: CacheHit) -> SettledReply:
+    """A cache hit as the request's answer: its backend's, at $0, with no call in the trace."""
+    reply = hit.reply()
+    return SettledReply(hit.answer.backend, reply.body, reply.usage, 0.0)
+
+
+async def _pin(
+    request: ChatCompletionRequest,
+    runtime: GatewayRuntime,
+    affinity: SessionAffinity,
+    decision: Decision,
+    walker: WalkingRouter | None,
+    trace: RequestTrace,
+) -> tuple[Decision, WalkingRouter | None]:
+    """``decision`` with the session's backend first (``routeyard.gateway.session_affinity``) and the
+    walker, or — when affinity decided — no walker: the session's backend is called directly, the
+    ranking's other backends after it on failure. Whoever answers is remembered for the session."""
+    session = session_of(request, trace.client, decision.router)
+    trace.on_answer.append(lambda backend, _: affinity.answered(session, backend))
+    if not session.continues:
+        return decision, walker
+    pinned, pinning = await affinity.pin(session, decision)
+    trace.affinity = pinning.explained()
+    outcome = "decided" if pinning.decided else "moved" if pinning.backend is not None else "new"
+    runtime.metrics.affinity_requests.labels(outcome).inc()
+    if not pinning.decided:
+        return decision, walker
+    if walker is not None:  # a plan router ranks plans: keep the backends among them
+        backends = runtime.catalog.backends
+        pinned = replace(pinned, ranked=tuple(b for b in pinned.ranked if b in backends))
+    return pinned, None
+
+
 def _paced(router: Router | None) -> PacedRouter | None:
     """``router`` when it is a :class:`PacedRouter` (it has ``observe_spend``), else None."""
     return cast(PacedRouter, router) if callable(getattr(router, "observe_spend", None)) else None
@@ -289,7 +377,9 @@ async def _stream(
         decision, trace, lambda b: _open_stream(backends[b], request.upstream_body(b), trace)
     )
     trace.first_token_seconds = time.perf_counter() - trace.started
-    return relayed_stream(first, chunks, name, started, request, decision, trace, runtime)
+    response = relayed_stream(first, chunks, name, started, request, decision, trace, runtime)
+    _mark_cache(response, trace)
+    return response
 
 
 async def _fallback(
@@ -380,6 +470,16 @@ def _render_whole(
     if as_stream:
         return StreamingResponse(completion_chunks(body), media_type="text/event-stream", headers=headers)
     return FastJSONResponse(body, headers=headers)
+
+
+def _mark_cache(response: Response, trace: RequestTrace) -> None:
+    """Give ``response`` the ``x-routeyard-cache`` header when the request asked the cache: ``hit-exact``,
+    ``hit-semantic``, ``miss``, or ``bypass`` (not cacheable)."""
+    cache = trace.cache
+    if cache is not None:
+        response.headers[CACHE_HEADER] = (
+            f"hit-{cache['match']}" if cache["hit"] else "miss" if cache["match"] else "bypass"
+        )
 
 
 def _count_overhead(runtime: GatewayRuntime, decision: Decision, seconds: float) -> None:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from routeyard.gateway.backends.backend import Usage
+from routeyard.gateway.backends.backend import Reply, Usage
 from routeyard.gateway.errors import BackendUnavailableError, UpstreamError
 from routeyard.gateway.keys.key_enforcement import KeyHold
 from routeyard.gateway.router import Decision, PacedRouter
@@ -48,6 +48,10 @@ class RequestTrace:
     logged: bool = False  # its record was written (log_request)
     upstream_seconds: float = 0.0  # wall time with at least one upstream call in flight (see upstream)
     excluded: dict[str, str] = field(default_factory=dict)  # backends it could not use, and why
+    cache: dict[str, Any] | None = None  # the routing.cache object, when the cache was asked
+    affinity: dict[str, Any] | None = None  # the routing.affinity object, when the request has a session
+    # told the answer kept and its backend once it is whole (the response cache, session affinity)
+    on_answer: list[Callable[[str, Reply], None]] = field(default_factory=list)
     _in_flight: int = field(default=0, repr=False)
     _waiting_since: float = field(default=0.0, repr=False)
 
@@ -87,6 +91,12 @@ class RequestTrace:
         ``seconds`` (a walk judges between its calls, never during one) count as upstream waiting."""
         self.attempts.append(Attempt(grader, "judge", cost_usd, seconds))
         self.upstream_seconds += seconds
+
+    def answer_kept(self, backend: str, reply: Reply) -> None:
+        """The request is answered with ``backend``'s ``reply`` (a walk's at its whole cost): tell whoever
+        asked (:attr:`on_answer`)."""
+        for told in self.on_answer:
+            told(backend, reply)
 
     def failed(self, backend: str, error: UpstreamError, seconds: float) -> None:
         """Note a call to ``backend`` that failed with ``error`` after ``seconds``."""
@@ -166,6 +176,8 @@ def log_request(
         ),
         dearest_predicted_cost_usd=max(costs) if costs else None,
         prompt_turns=request.prompt_turns() if trace.keep_prompt else None,
+        cache=trace.cache["match"] if trace.cache and trace.cache["hit"] else None,
+        affinity=bool(trace.affinity and trace.affinity["decided"]),
     )
     usage_log.record(record)
     logger.debug(  # one line per request costs ≈ 5 % of a passthrough's CPU: debug, not info

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
+from routeyard.arrays import Vectors
 from routeyard.gateway.capabilities import CapabilityTable
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.exploration import Explorer
@@ -26,8 +27,13 @@ from routeyard.gateway.metrics import GatewayMetrics
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.recent_requests import RecentRequests
 from routeyard.gateway.request_timeline import RedisRequestTimeline, RequestTimeline
+from routeyard.gateway.response_cache import ResponseCache
+from routeyard.gateway.response_cache_store import response_cache_store
+from routeyard.gateway.session_affinity import SessionAffinity, affinity_store
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.gateway.usage import FanOutUsageLog, UsageLog
+from routeyard.gateway.wire import ChatCompletionRequest
+from routeyard.predictor.embedder import embedding_text
 
 if TYPE_CHECKING:  # policy_reload works on a runtime: imported for the annotation only
     from routeyard.gateway.policy_reload import PolicyReloader
@@ -65,6 +71,10 @@ class GatewayRuntime:
             AIQ of ``/v1/stats``, the dashboard and Prometheus.
         explorer: explores the requests of the routers that explore, off their path
             (``routeyard.gateway.exploration``); its daily spend in Redis with ``redis_url``.
+        affinity: keeps a conversation on its backend (``routeyard.gateway.session_affinity``; None
+            when ``affinity`` is off); its sessions in Redis with ``redis_url``.
+        response_cache: answers bought before, served again for $0 (``routeyard.gateway.response_cache``);
+            in Redis with ``redis_url``.
     """
 
     settings: GatewaySettings
@@ -86,6 +96,8 @@ class GatewayRuntime:
     capabilities: CapabilityTable = field(init=False)
     live_aiq: LiveAiqStore = field(default_factory=InMemoryLiveAiq)
     explorer: Explorer = field(init=False)
+    affinity: SessionAffinity | None = field(init=False)
+    response_cache: ResponseCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.catalog = ModelCatalog(
@@ -112,6 +124,25 @@ class GatewayRuntime:
             ledger,
             store_prompts=settings.store_prompts,
         )
+        self.affinity = (
+            SessionAffinity(
+                affinity_store(
+                    settings.redis_url, settings.affinity_ttl_seconds, settings.affinity_max_sessions
+                )
+            )
+            if settings.affinity
+            else None
+        )
+        self.response_cache = ResponseCache(
+            response_cache_store(settings), settings.cache_semantic_threshold, self._routing_embedding
+        )
+
+    async def _routing_embedding(self, request: ChatCompletionRequest) -> Vectors | None:
+        """``request``'s prompt as the routers embed it (from the batcher's memory when a router just
+        did), or None before the routers load and without routers."""
+        if self.batcher is None:
+            return None
+        return await self.batcher.embed(embedding_text(request.prompt_turns()))
 
 
 def runtime_of(app: Starlette) -> GatewayRuntime:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -107,6 +107,20 @@ class GatewaySettings(BaseSettings):
     # hot reload gated by replay (POST /admin/reload, SIGHUP; routeyard.gateway.policy_reload)
     reload_table: Path | None = None  # long outcome table both policies are replayed on (None: no reload)
     reload_tolerance: float = Field(default=0.0, ge=0.0)  # accept if AIQ_new ≥ AIQ_now − this, per router
+    # session affinity (routeyard.gateway.session_affinity): a conversation stays on its first backend
+    affinity: bool = True
+    affinity_ttl_seconds: float = Field(default=3600.0, gt=0.0)  # since the conversation's last turn
+    affinity_max_sessions: int = Field(default=100_000, ge=1)  # kept in memory without redis_url
+    # the response cache (routeyard.gateway.response_cache): requests opt in with routing.cache
+    cache_default: Literal["off", "exact", "semantic"] = "off"  # for requests that do not say routing.cache
+    cache_ttl_seconds: float = Field(default=3600.0, gt=0.0)
+    cache_max_entries: int = Field(default=10_000, ge=1)  # oldest evicted beyond (per gateway, or fleet)
+    cache_max_entry_bytes: int = Field(default=262_144, ge=1)  # a larger answer is not cached
+    # cosine; none below 1 kept a cached answer within 1 point on the sample (benchmarks/RESULTS.md)
+    cache_semantic_threshold: float = Field(default=1.0, gt=0.0, le=1.0)
+    # tracing (routeyard.gateway.tracing): OpenTelemetry spans over OTLP/HTTP; none when unset
+    otlp_endpoint: str | None = None  # e.g. http://collector:4318 (/v1/traces is added; protobuf)
+    otlp_service_name: str = "routeyard"  # the spans' resource service.name
 
     @field_validator("embedder")
     @classmethod

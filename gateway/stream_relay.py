@@ -134,6 +134,7 @@ async def _relay(
     if status == 200:
         router = runtime.catalog.routers.get(decision.router)
         reply = Reply(answer.body(), usage, cost)
+        trace.answer_kept(backend, reply)
         runtime.explorer.maybe_explore(router, request, decision, backend, reply, trace.request_id)
     yield SSE_DONE
 

@@ -56,6 +56,8 @@ class RouteRecord:
     judge_score: float | None = None  # cascades: the kept answer's score
     dearest_predicted_cost_usd: float | None = None  # routed requests: the costliest candidate's prediction
     prompt_turns: tuple[str, ...] | None = None  # only when the config opts in to storing prompt text
+    cache: str | None = None  # answered from the response cache: how it matched (exact, semantic)
+    affinity: bool = False  # session affinity chose the backend (routeyard.gateway.session_affinity)
 
 
 @dataclass(frozen=True)

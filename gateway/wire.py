@@ -46,6 +46,11 @@ class RoutingOptions(BaseModel):
         max_cost_usd: no backend predicted to cost more than this per request.
         min_quality: no backend predicted to score below this, in [0, 1].
         exclude: backend names never to call.
+        session: the conversation this request belongs to, for session affinity (else ``user``, else a
+            hash of the conversation's opening; ``routeyard.gateway.session_affinity``).
+        cache: the response cache for this request: ``true`` or ``"exact"`` (an identical deterministic
+            request's answer), ``"semantic"`` (also a close enough prompt's), ``false`` (none); absent:
+            the gateway's ``cache_default`` (``routeyard.gateway.response_cache``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -54,6 +59,8 @@ class RoutingOptions(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
     exclude: list[str] = Field(default_factory=list)
+    session: str | None = Field(default=None, min_length=1, max_length=256)
+    cache: bool | Literal["exact", "semantic"] | None = None
 
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
