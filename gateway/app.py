@@ -10,7 +10,8 @@ in other dialects: ``routeyard.gateway.front_doors``), ``GET /v1/models`` (what 
 operators' endpoints (``/metrics``, ``/dashboard``, ``/v1/stats``, ``/v1/feedback``) are in
 ``routeyard.gateway.operations``, ``/admin/keys`` and ``/admin/reload`` in ``routeyard.gateway.admin_routes``
 (the reload itself: ``routeyard.gateway.policy_reload``). Middleware:
-``concurrency_limit`` (503 past ``limit_concurrency``) and ``internal_errors`` (the last-resort 500).
+``concurrency_limit`` (503 past ``limit_concurrency``) and ``internal_errors`` (the last-resort 500);
+when tracing (``otlp_endpoint``, or a ``tracer_provider`` given), ``tracing.RequestSpans`` outermost.
 Routers load in the background after start-up; until then requests naming a backend are served and
 requests naming a router get 503 ``not_ready``.
 """
@@ -24,7 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
@@ -56,10 +57,14 @@ from routeyard.gateway.request_timeline import RedisRequestTimeline
 from routeyard.gateway.request_trace import RequestTrace, log_refusal
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.settings import GatewaySettings
+from routeyard.gateway.tracing import RequestSpans, Tracer, gateway_tracer, stop_tracing, tracer_provider_for
 from routeyard.gateway.usage import InMemoryUsageLog, UsageLog
 from routeyard.gateway.wire import read_body
 from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.embedder_choice import make_embedder
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 logger = logging.getLogger("routeyard.gateway")
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # answered also when limit_concurrency is reached
@@ -72,6 +77,7 @@ def create_app(
     usage_log: UsageLog | None = None,
     load_before_serving: bool = False,
     config_path: Path | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The gateway for ``settings``; ``embedder`` (default: ``settings.embedder``) embeds prompts for
     routers, ``usage_log`` (default: Redis at ``settings.redis_url``, else in memory) receives one record
@@ -84,7 +90,11 @@ def create_app(
     with others then takes no request that it would refuse while they could answer it.
 
     ``config_path`` is the file ``settings`` were loaded from: ``POST /admin/reload`` and SIGHUP reload
-    the routers from it, gated by replay (without it they answer 409 ``reload_not_configured``)."""
+    the routers from it, gated by replay (without it they answer 409 ``reload_not_configured``).
+
+    ``tracer_provider`` traces the gateway (``routeyard.gateway.tracing``; flushed when it stops, shut
+    down by its owner); without it, ``settings.otlp_endpoint`` makes one (shut down when it stops), and
+    with neither nothing is traced or set up. The tracer is ``app.state.tracer`` (None: untraced)."""
     runtime = GatewayRuntime(
         settings,
         usage_log if usage_log is not None else _usage_log(settings),
@@ -92,22 +102,29 @@ def create_app(
         live_aiq=RedisLiveAiq(settings.redis_url) if settings.redis_url else InMemoryLiveAiq(),
     )
     runtime.reloader = PolicyReloader(runtime, config_path)
+    provider = tracer_provider if tracer_provider is not None else tracer_provider_for(settings)
+    tracer = gateway_tracer(provider) if provider is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics_server = _start_metrics_server(runtime)  # first: a port taken fails the start at once
         try:
-            async with _serving(runtime, embedder, load_before_serving):
+            async with _serving(runtime, embedder, load_before_serving, tracer):
                 yield
         finally:
             if metrics_server is not None:
                 await asyncio.to_thread(metrics_server.close)
+            if provider is not None:
+                await stop_tracing(provider, owned=tracer_provider is None)
 
     app = FastAPI(title="routeyard", lifespan=lifespan, docs_url=None, redoc_url=None)
     if settings.limit_concurrency is not None:
         app.add_middleware(ConcurrencyLimit, limit=settings.limit_concurrency, exempt=_PROBES)
     app.add_middleware(InternalErrors)
+    if tracer is not None:  # outermost: its span sees every response, the last-resort 500 too
+        app.add_middleware(RequestSpans, tracer=tracer)
     app.state.runtime = runtime
+    app.state.tracer = tracer
     _add_error_handlers(app)
     add_operations_routes(app, runtime)
     add_admin_routes(app, runtime, runtime.reloader)
@@ -154,14 +171,15 @@ def create_app(
 
 @contextlib.asynccontextmanager
 async def _serving(
-    runtime: GatewayRuntime, embedder: Embedder | None, load_before_serving: bool
+    runtime: GatewayRuntime, embedder: Embedder | None, load_before_serving: bool, tracer: Tracer | None
 ) -> AsyncIterator[None]:
     """Backends, the usage log's writer and (in the background, or first with ``load_before_serving``)
-    the routers, for as long as the block runs; then everything closed in turn."""
+    the routers, for as long as the block runs; then everything closed in turn. ``tracer``: traced
+    backends and routers (None: untraced)."""
     settings = runtime.settings
     async with ConnectionPools() as pools:
         # off the loop: a replay backend reads its table here
-        runtime.catalog.backends.update(await asyncio.to_thread(build_backends, settings, pools))
+        runtime.catalog.backends.update(await asyncio.to_thread(build_backends, settings, pools, tracer))
         if isinstance(runtime.usage_log, RedisUsageLog):
             await runtime.usage_log.start()
         if isinstance(runtime.live_aiq, RedisLiveAiq):
@@ -171,7 +189,7 @@ async def _serving(
         gc.freeze()  # again once the routers load (see _load_routers)
         if runtime.reloader is not None:
             runtime.reloader.bind(asyncio.get_running_loop())  # SIGHUP schedules its reload here
-        loading = asyncio.create_task(_load_routers(runtime, embedder))
+        loading = asyncio.create_task(_load_routers(runtime, embedder, tracer))
         if load_before_serving:
             await loading
         yield
@@ -190,6 +208,9 @@ async def _serving(
             await runtime.keys.close()
         if runtime.key_store is not None:
             await runtime.key_store.close()
+        if runtime.affinity is not None:
+            await runtime.affinity.close()
+        await runtime.response_cache.close()
 
 
 def _start_metrics_server(runtime: GatewayRuntime) -> MetricsServer | None:
@@ -201,9 +222,10 @@ def _start_metrics_server(runtime: GatewayRuntime) -> MetricsServer | None:
     return start_metrics_server(runtime.metrics.registry, host, settings.metrics_port)
 
 
-async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None) -> None:
-    """Load the embedder (unless given), the batcher and every router into ``runtime``, then mark it
-    ready; a failure is logged and becomes the not-ready reason (backends are still served)."""
+async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None, tracer: Tracer | None) -> None:
+    """Load the embedder (unless given), the batcher (holding ``tracer``, so the routers built over it
+    trace) and every router into ``runtime``, then mark it ready; a failure is logged and becomes the
+    not-ready reason (backends are still served)."""
     settings = runtime.settings
     if not settings.routers:
         return
@@ -221,6 +243,7 @@ async def _load_routers(runtime: GatewayRuntime, embedder: Embedder | None) -> N
             window=settings.batch_window_ms / 1000.0,
             max_batch=settings.max_batch,
             cache_size=settings.embedding_cache_size,
+            tracer=tracer,
         )
         catalog = runtime.catalog
         routers = await asyncio.to_thread(load_routers, settings, runtime.batcher, catalog.backends)

@@ -14,15 +14,20 @@ from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.router import Router
 from routeyard.gateway.routers import RouterContext, build_router
 from routeyard.gateway.settings import ConfigError, GatewaySettings
+from routeyard.gateway.tracing import Tracer, traced_backends
 
 
-def build_backends(settings: GatewaySettings, pools: ConnectionPools) -> dict[str, Backend]:
+def build_backends(
+    settings: GatewaySettings, pools: ConnectionPools, tracer: Tracer | None = None
+) -> dict[str, Backend]:
     """Every configured backend by name; an HTTP one gets a connection pool of its own from ``pools``
-    (which closes them all)."""
+    (which closes them all). With a ``tracer`` each call is traced (``routeyard.gateway.tracing``:
+    the backend's kind is its ``gen_ai.provider.name``); without, the backends are the kinds' own."""
     context = BackendContext(pools, settings.breaker_failures, settings.breaker_cooldown_seconds)
-    return {
+    backends = {
         config.name: BACKEND_KINDS.get(config.kind).build(config, context) for config in settings.backends
     }
+    return traced_backends(backends, settings.backends, tracer)
 
 
 def load_routers(

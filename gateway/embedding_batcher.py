@@ -12,12 +12,17 @@ Tokenisation happens inside the embedder, on the worker thread. A repeated text'
 bounded in-memory LRU of ``cache_size`` vectors, keyed by the text's SHA-256 (no prompt text is kept);
 0 turns it off. The gateway never uses the on-disk cache of offline runs: it would grow by a row per new
 prompt forever, and a disk error would fail requests.
+
+Traced (a ``tracer`` given; ``routeyard.gateway.tracing``), the worker thread clocks each batch's
+embedding and each predictor's call, and every request gets its own ``embed`` and ``predict`` spans
+with those times (``routeyard.batch_size``: the texts handled together). Untraced, nothing is clocked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,13 +31,15 @@ from cachetools import LRUCache
 
 from routeyard.arrays import Vectors
 from routeyard.gateway.errors import EmbedderUnavailableError
+from routeyard.gateway.tracing import Tracer, record_batch_spans
 from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.quality_predictor import QualityCostPrediction, QualityPredictor
 
 
 @dataclass
 class _Pending:
-    """One text waiting: its ``vector`` when already known (a cache hit), the ``predictor`` to ask."""
+    """One text waiting: its ``vector`` when already known (a cache hit), the ``predictor`` to ask;
+    traced, when its batch was embedded and predicted (``time.time_ns``, start and end) and its size."""
 
     text: str
     key: bytes
@@ -41,16 +48,27 @@ class _Pending:
     prediction: QualityCostPrediction | None = None
     error: Exception | None = None
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    embedded_ns: tuple[int, int] | None = None
+    predicted_ns: tuple[int, int] | None = None
+    batch_size: int = 0
 
 
 class EmbeddingBatcher:
     """``await batcher.embed(text)`` → (d,) float32 vector; ``await batcher.predict(text, predictor)`` →
-    its one-row prediction. See the module docstring."""
+    its one-row prediction. See the module docstring; ``tracer`` (None: untraced) is also the tracer of
+    the routers built over this batcher."""
 
     def __init__(
-        self, embedder: Embedder, *, window: float = 0.002, max_batch: int = 32, cache_size: int = 4096
+        self,
+        embedder: Embedder,
+        *,
+        window: float = 0.002,
+        max_batch: int = 32,
+        cache_size: int = 4096,
+        tracer: Tracer | None = None,
     ) -> None:
         self.embedder = embedder
+        self.tracer = tracer
         self.window = window
         self.max_batch = max_batch
         self.batches = 0  # worker-thread calls made, for metrics and tests
@@ -97,6 +115,15 @@ class EmbeddingBatcher:
         assert self._queue is not None
         self._queue.put_nowait(pending)
         await pending.done
+        if self.tracer is not None:
+            record_batch_spans(
+                self.tracer,
+                embedded_ns=pending.embedded_ns,
+                predicted_ns=pending.predicted_ns,
+                batch_size=pending.batch_size,
+                embedder=self.embedder.identity,
+                error=pending.error,
+            )
         if pending.error is not None:
             raise EmbedderUnavailableError(
                 f"the prompt could not be embedded ({type(pending.error).__name__})"
@@ -132,7 +159,7 @@ class EmbeddingBatcher:
             return
         self.batches += 1
         try:
-            await asyncio.to_thread(_work, self.embedder.embed, live)
+            await asyncio.to_thread(_work, self.embedder.embed, live, self.tracer is not None)
         except Exception as exc:  # a bug of ours: every caller's failure, never the worker's
             for pending in live:
                 pending.error = pending.error or exc
@@ -141,11 +168,13 @@ class EmbeddingBatcher:
                 pending.done.set_result(None)
 
 
-def _work(embed: Callable[[list[str]], Vectors], batch: list[_Pending]) -> None:
+def _work(embed: Callable[[list[str]], Vectors], batch: list[_Pending], timed: bool) -> None:
     """On the worker thread: embed the texts whose vector is unknown, then ask each predictor once for
-    all of its texts. A failure becomes the ``error`` of the texts it concerns."""
+    all of its texts. A failure becomes the ``error`` of the texts it concerns. ``timed``: each text
+    notes when its batch was embedded and predicted, and the batch's size."""
     todo = [p for p in batch if p.vector is None]
     if todo:
+        started = time.time_ns() if timed else 0
         try:
             vectors = np.asarray(embed([p.text for p in todo]))
             if vectors.ndim != 2 or len(vectors) != len(todo):
@@ -156,12 +185,24 @@ def _work(embed: Callable[[list[str]], Vectors], batch: list[_Pending]) -> None:
         else:
             for pending, vector in zip(todo, vectors, strict=True):
                 pending.vector = vector
+        if timed:
+            embedded = (started, time.time_ns())
+            for pending in todo:
+                pending.embedded_ns = embedded
     groups: dict[int, list[_Pending]] = {}
     for pending in batch:
         if pending.predictor is not None and pending.error is None:
             groups.setdefault(id(pending.predictor), []).append(pending)
     for group in groups.values():
+        started = time.time_ns() if timed else 0
         _predict_group(group)
+        if timed:
+            predicted = (started, time.time_ns())
+            for pending in group:
+                pending.predicted_ns = predicted
+    if timed:
+        for pending in batch:
+            pending.batch_size = len(batch)
 
 
 def _predict_group(group: list[_Pending]) -> None:

@@ -213,6 +213,8 @@ def reference_problems(settings: GatewaySettings) -> list[str]:
         ("redis://", "rediss://", "unix://")
     ):
         problems.append("redis_url: must start with redis://, rediss:// or unix://")
+    if settings.otlp_endpoint is not None and not settings.otlp_endpoint.startswith(("http://", "https://")):
+        problems.append("otlp_endpoint: must start with http:// or https:// (OTLP over HTTP)")
     return problems
 
 

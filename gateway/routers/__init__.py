@@ -18,6 +18,7 @@ from pydantic import Field
 from routeyard.gateway.backends.backend import Backend
 from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.router import Router
+from routeyard.gateway.tracing import Tracer
 from routeyard.registry import ConfiguredKind, KindConfig, Registry, UnknownKindError
 
 if TYPE_CHECKING:
@@ -58,6 +59,11 @@ class RouterContext:
     batcher: EmbeddingBatcher
     backends: dict[str, Backend]
     redis_url: str | None = None
+
+    @property
+    def tracer(self) -> Tracer | None:
+        """The gateway's tracer, which its batcher holds (None: untraced; ``routeyard.gateway.tracing``)."""
+        return self.batcher.tracer
 
 
 RouterKind = ConfiguredKind[RouterConfig, RouterContext, Router]

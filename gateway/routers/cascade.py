@@ -36,6 +36,7 @@ from routeyard.gateway.errors import NoBackendFitsError, UpstreamError, Upstream
 from routeyard.gateway.router import Decision
 from routeyard.gateway.routers import ROUTER_KINDS, NotReplayableError, RouterContext, RouterKind
 from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter, predictive_router
+from routeyard.gateway.tracing import traced_decision, traced_judge
 from routeyard.gateway.walk import Step, Walk, answer_of
 from routeyard.gateway.wire import RoutingOptions
 from routeyard.judges.chat_completer import ChatCompleter
@@ -78,7 +79,13 @@ class CascadeRouter:
         self._predictor_router = predictor_router
 
     async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
-        """The plan: allowed backends in the order the walk tries them."""
+        """The plan: allowed backends in the order the walk tries them; in a ``decide`` span when traced."""
+        tracer = self._predictor_router.tracer
+        if tracer is None:
+            return await self._decide(turns, options, available)
+        return await traced_decision(tracer, self.name, self._decide(turns, options, available))
+
+    async def _decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
         assessment = await self._predictor_router.assess(turns, options, available)
         backends = self._predictor_router.backends
         allowed = {b for b, ok in zip(backends, assessment.allowed, strict=True) if ok}
@@ -219,6 +226,12 @@ class CascadeRouterConfig(ArtifactRouterConfig):
         )
 
 
+def gateway_judge(config: JudgeConfig, context: RouterContext) -> Judge:
+    """The judge ``config`` describes, built over the gateway's backends (:func:`judge_context`), each
+    grading in a span when the gateway traces; raises ValueError when it cannot be built."""
+    return traced_judge(build_judge(config, judge_context(context)), context.tracer)
+
+
 def judge_context(context: RouterContext) -> JudgeContext:
     """What a judge is built with in a gateway: its embedder, and completers over its backends."""
     return JudgeContext(context.batcher.embedder, _completers(context.backends))
@@ -241,7 +254,7 @@ def build_cascade_router(config: CascadeRouterConfig, context: RouterContext) ->
     return CascadeRouter(
         config.name,
         predictive_router(config, context),
-        build_judge(config.judge, judge_context(context)),
+        gateway_judge(config.judge, context),
         threshold=config.threshold,
         budget_usd=config.budget_usd,
         order=tuple(config.order),

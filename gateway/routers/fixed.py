@@ -16,6 +16,7 @@ from routeyard.gateway.routers import (
     RouterContext,
     RouterKind,
 )
+from routeyard.gateway.tracing import Tracer, traced_decision
 from routeyard.gateway.wire import RoutingOptions
 
 if TYPE_CHECKING:
@@ -23,14 +24,20 @@ if TYPE_CHECKING:
 
 
 class FixedRouter:
-    """Always ``backend``."""
+    """Always ``backend``; each decision in a span when ``tracer`` is given."""
 
-    def __init__(self, name: str, backend: str) -> None:
+    def __init__(self, name: str, backend: str, tracer: Tracer | None = None) -> None:
         self.name = name
         self.backend = backend
+        self.tracer = tracer
 
     async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
         """Just ``backend``; raises NoBackendFitsError when it is unavailable or the request excludes it."""
+        if self.tracer is None:
+            return await self._decide(options, available)
+        return await traced_decision(self.tracer, self.name, self._decide(options, available))
+
+    async def _decide(self, options: RoutingOptions, available: set[str]) -> Decision:
         allowed = self.backend in available and self.backend not in options.exclude
         if not allowed:
             raise NoBackendFitsError(f"router {self.name} only routes to {self.backend}, which is excluded")
@@ -61,7 +68,7 @@ def build_fixed_router(config: FixedRouterConfig, context: RouterContext) -> Fix
     """The fixed router; raises ValueError when its backend is not one of ``context.backends``."""
     if config.backend not in context.backends:
         raise ValueError(f"backend {config.backend!r} is not a configured backend")
-    return FixedRouter(config.name, config.backend)
+    return FixedRouter(config.name, config.backend, context.tracer)
 
 
 ROUTER_KINDS.register(RouterKind("fixed", FixedRouterConfig, build_fixed_router))

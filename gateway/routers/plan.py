@@ -52,12 +52,11 @@ from routeyard.gateway.backends.backend import Reply
 from routeyard.gateway.errors import UpstreamError, UpstreamRejectedError
 from routeyard.gateway.router import Decision
 from routeyard.gateway.routers import ROUTER_KINDS, NotReplayableError, RouterContext, RouterKind
-from routeyard.gateway.routers.cascade import AnyJudgeConfig, judge_context
+from routeyard.gateway.routers.cascade import AnyJudgeConfig, gateway_judge
 from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter
 from routeyard.gateway.walk import PlanWalk, Step, answer_of
 from routeyard.gateway.wire import RoutingOptions
 from routeyard.judges.judge import Judge
-from routeyard.judges.kinds import build_judge
 from routeyard.judges.kinds.agreement import judge_pair, judge_safely
 from routeyard.judges.kinds.heuristics import HeuristicsJudgeConfig
 from routeyard.policy.plans import AgreementPlan, Plan, SinglePlan, keeps_first, plan_from_spec
@@ -316,7 +315,7 @@ def build_plan_router(config: PlanRouterConfig, context: RouterContext) -> PlanR
         config.name,
         ranking,
         {plan.name: plan for plan in plans},
-        build_judge(config.fallback, judge_context(context)),
+        gateway_judge(config.fallback, context),
         threshold=config.threshold,
         backend_of=config.backends,
         exclude=config.exclude,

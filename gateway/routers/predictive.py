@@ -30,8 +30,9 @@ from routeyard.gateway.pacing_store import InMemoryPacingStore, PacingStore, Red
 from routeyard.gateway.router import Assessment, Candidate, Decision
 from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
 from routeyard.gateway.spend_pacing import PacingReading, SpendPacer
+from routeyard.gateway.tracing import Tracer, traced_decision
 from routeyard.gateway.wire import RoutingOptions
-from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig, build_judge
+from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig
 from routeyard.policy.pacing import PacingController, PacingTuning
 from routeyard.policy.willingness_to_pay import rank_by_willingness_to_pay
 from routeyard.predictor.artifact import ArtifactError, Manifest, load_artifact, read_manifest
@@ -73,6 +74,11 @@ class PredictiveRouter:
         self.backends = tuple(mapping.get(model, model) for model in predictor.models)
         self._model_of = dict(zip(self.backends, predictor.models, strict=True))
 
+    @property
+    def tracer(self) -> Tracer | None:
+        """The gateway's tracer (its batcher's; None: untraced)."""
+        return self._batcher.tracer
+
     def model_of(self, backend: str) -> str | None:
         """The predictor's model name that ``backend`` serves (None for a backend it does not know)."""
         return self._model_of.get(backend)
@@ -103,7 +109,14 @@ class PredictiveRouter:
         return Assessment(quality, cost, allowed, candidates, time.perf_counter() - start)
 
     async def decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
-        """The allowed backends ranked by willingness to pay (the request's, else the router's)."""
+        """The allowed backends ranked by willingness to pay (the request's, else the router's); in a
+        ``decide`` span when traced."""
+        tracer = self._batcher.tracer
+        if tracer is None:
+            return await self._decide(turns, options, available)
+        return await traced_decision(tracer, self.name, self._decide(turns, options, available))
+
+    async def _decide(self, turns: tuple[str, ...], options: RoutingOptions, available: set[str]) -> Decision:
         assessment = await self.assess(turns, options, available)
         if options.willingness_to_pay is not None:
             w, source = options.willingness_to_pay, "request"
@@ -382,9 +395,9 @@ def exploration_policy(
     if exploration.grader is None:
         raise ValueError("exploration: a grader is needed when fraction > 0")
     # the cascade's module imports this one: imported here, when both are loaded
-    from routeyard.gateway.routers.cascade import judge_context
+    from routeyard.gateway.routers.cascade import gateway_judge
 
-    grader = build_judge(exploration.grader, judge_context(context))
+    grader = gateway_judge(exploration.grader, context)
     return ExplorationPolicy(exploration.fraction, exploration.budget_usd_per_day, grader, router.model_of)
 
 

@@ -25,6 +25,7 @@ def test_a_bad_config_fails_at_start_with_every_problem_listed(tmp_path, monkeyp
                 {"name": "f", "kind": "fixed", "backend": "nowhere"},
             ],
             "default_router": "ghost",
+            "otlp_endpoint": "collector:4318",
         },
     )
     with pytest.raises(ConfigError) as error:
@@ -38,9 +39,10 @@ def test_a_bad_config_fails_at_start_with_every_problem_listed(tmp_path, monkeyp
         "missing is not a directory",
         "backend 'nowhere' is not a configured backend",
         "default_router: 'ghost'",
+        "otlp_endpoint: must start with http",
     ):
         assert expected in text
-    assert len(error.value.problems) == 7
+    assert len(error.value.problems) == 8
 
 
 def test_field_errors_are_all_reported_with_their_place(tmp_path):
