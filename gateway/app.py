@@ -11,7 +11,8 @@ operators' endpoints (``/metrics``, ``/dashboard``, ``/v1/stats``, ``/v1/feedbac
 ``routeyard.gateway.operations``, ``/admin/keys`` and ``/admin/reload`` in ``routeyard.gateway.admin_routes``
 (the reload itself: ``routeyard.gateway.policy_reload``). Middleware:
 ``concurrency_limit`` (503 past ``limit_concurrency``) and ``internal_errors`` (the last-resort 500);
-when tracing (``otlp_endpoint``, or a ``tracer_provider`` given), ``tracing.RequestSpans`` outermost.
+when tracing (``otlp_endpoint``, or a ``tracer_provider`` given), outermost,
+``tracing.request_spans.RequestSpans``.
 Routers load in the background after start-up; until then requests naming a backend are served and
 requests naming a router get 503 ``not_ready``.
 """
@@ -57,7 +58,9 @@ from routeyard.gateway.request_timeline import RedisRequestTimeline
 from routeyard.gateway.request_trace import RequestTrace, log_refusal
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.settings import GatewaySettings
-from routeyard.gateway.tracing import RequestSpans, Tracer, gateway_tracer, stop_tracing, tracer_provider_for
+from routeyard.gateway.tracing import Tracer
+from routeyard.gateway.tracing.provider import gateway_tracer, stop_tracing, tracer_provider_for
+from routeyard.gateway.tracing.request_spans import RequestSpans
 from routeyard.gateway.usage import InMemoryUsageLog, UsageLog
 from routeyard.gateway.wire import read_body
 from routeyard.predictor.embedder import Embedder

@@ -14,7 +14,8 @@ from routeyard.gateway.embedding_batcher import EmbeddingBatcher
 from routeyard.gateway.router import Router
 from routeyard.gateway.routers import RouterContext, build_router
 from routeyard.gateway.settings import ConfigError, GatewaySettings
-from routeyard.gateway.tracing import Tracer, traced_backends
+from routeyard.gateway.tracing import Tracer
+from routeyard.gateway.tracing.traced_backend import traced_backends
 
 
 def build_backends(

@@ -31,7 +31,8 @@ from cachetools import LRUCache
 
 from routeyard.arrays import Vectors
 from routeyard.gateway.errors import EmbedderUnavailableError
-from routeyard.gateway.tracing import Tracer, record_batch_spans
+from routeyard.gateway.tracing import Tracer
+from routeyard.gateway.tracing.decision_spans import record_batch_spans
 from routeyard.predictor.embedder import Embedder
 from routeyard.predictor.quality_predictor import QualityCostPrediction, QualityPredictor
 

@@ -56,6 +56,7 @@ def test_the_wheel_holds_only_the_routeyard_package(wheel: Path) -> None:
     for needed in (
         "routeyard/gateway/app.py",
         "routeyard/gateway/dashboard.html",
+        "routeyard/gateway/tracing/request_spans.py",
         "routeyard/predictor/kinds/knn.py",
         "routeyard/judges/judge.py",
         "routeyard/demo/data/routerbench_0shot_subset.csv.gz",

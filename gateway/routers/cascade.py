@@ -36,7 +36,8 @@ from routeyard.gateway.errors import NoBackendFitsError, UpstreamError, Upstream
 from routeyard.gateway.router import Decision
 from routeyard.gateway.routers import ROUTER_KINDS, NotReplayableError, RouterContext, RouterKind
 from routeyard.gateway.routers.predictive import ArtifactRouterConfig, PredictiveRouter, predictive_router
-from routeyard.gateway.tracing import traced_decision, traced_judge
+from routeyard.gateway.tracing.decision_spans import traced_decision
+from routeyard.gateway.tracing.traced_judge import traced_judge
 from routeyard.gateway.walk import Step, Walk, answer_of
 from routeyard.gateway.wire import RoutingOptions
 from routeyard.judges.chat_completer import ChatCompleter

@@ -16,7 +16,8 @@ from routeyard.gateway.routers import (
     RouterContext,
     RouterKind,
 )
-from routeyard.gateway.tracing import Tracer, traced_decision
+from routeyard.gateway.tracing import Tracer
+from routeyard.gateway.tracing.decision_spans import traced_decision
 from routeyard.gateway.wire import RoutingOptions
 
 if TYPE_CHECKING:

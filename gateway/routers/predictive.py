@@ -30,7 +30,8 @@ from routeyard.gateway.pacing_store import InMemoryPacingStore, PacingStore, Red
 from routeyard.gateway.router import Assessment, Candidate, Decision
 from routeyard.gateway.routers import ROUTER_KINDS, RouterConfig, RouterContext, RouterKind
 from routeyard.gateway.spend_pacing import PacingReading, SpendPacer
-from routeyard.gateway.tracing import Tracer, traced_decision
+from routeyard.gateway.tracing import Tracer
+from routeyard.gateway.tracing.decision_spans import traced_decision
 from routeyard.gateway.wire import RoutingOptions
 from routeyard.judges.kinds import JUDGE_KINDS, JudgeConfig
 from routeyard.policy.pacing import PacingController, PacingTuning

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from routeyard.gateway.app import create_app
 from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import load_settings
-from routeyard.gateway.tracing import RequestSpans
+from routeyard.gateway.tracing.request_spans import RequestSpans
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.testing.mock_upstream import ServerThread
 from tests.gateway.conftest import (
