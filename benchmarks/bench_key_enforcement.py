@@ -33,17 +33,14 @@ from pathlib import Path
 import httpx
 import yaml
 
-from benchmarks.load_prompts import chat_bodies, prompt_pool
-from benchmarks.local_servers import drain, running, upstream_calls
+from benchmarks.gateway_cpu import measure
+from benchmarks.local_servers import running
 from benchmarks.machine import describe_machine
-from benchmarks.wrk_load import run_load
 from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
 
 ADMIN_KEY = "sk-bench-admin"
 CONFIGS = ("off", "redis", "sqlite")
-CONNECTIONS = (1, 16)
-WARM_UP_SECONDS = 2
 UNREACHED = {"budget_day_usd": 1e9, "budget_month_usd": 1e9, "rpm": 10**9, "tpm": 10**12}
 
 
@@ -91,40 +88,6 @@ def client_headers(url: str, name: str) -> dict[str, str]:
     )
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['key']}"}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process ``pid`` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def measure(
-    url: str, pid: int, upstream: str, headers: dict[str, str], seconds: int
-) -> dict[int, dict[str, float]]:
-    """req/s, p50 (ms) and the gateway's CPU µs per request by connection count, each after a warm-up;
-    failed requests counted."""
-    bodies = chat_bodies("echo", prompt_pool("short"))
-    figures = {}
-    for connections in CONNECTIONS:
-        for duration in (WARM_UP_SECONDS, seconds):
-            calls, cpu_before = upstream_calls(upstream), cpu_seconds(pid)
-            result = run_load(
-                url + "/v1/chat/completions",
-                bodies,
-                connections=connections,
-                seconds=duration,
-                headers=headers,
-            )
-            drain(upstream, calls + result.started, quiet_seconds=1.0)  # its last requests answered too
-            cpu_us = (cpu_seconds(pid) - cpu_before) / max(result.started, 1) * 1e6
-        figures[connections] = {
-            "rps": result.requests_per_second,
-            "p50_ms": result.p50_ms,
-            "cpu_us": cpu_us,
-            "failed": result.errors,
-        }
-    return figures
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,13 +118,23 @@ class InMemoryAffinityStore:
 
 class RedisAffinityStore:
     """Every replica's sessions: ``<prefix>:affinity:<session>`` holds the backend, expiring
-    ``ttl_seconds`` after its last turn. Calls wait at most ``timeout_seconds``; a failure is logged once
-    until the store answers again."""
+    ``ttl_seconds`` after its last turn. Sessions remembered are written together, at most every
+    ``flush_seconds``, in one pipeline (a write per request would cost each request a round trip's CPU);
+    until written they are read from this process. Calls wait at most ``timeout_seconds``; a failure is
+    logged once until the store answers again, and a failed write is dropped (its session is routed
+    afresh)."""
 
     def __init__(
-        self, url: str, ttl_seconds: float, *, prefix: str = "routeyard", timeout_seconds: float = 0.25
+        self,
+        url: str,
+        ttl_seconds: float,
+        *,
+        prefix: str = "routeyard",
+        timeout_seconds: float = 0.25,
+        flush_seconds: float = 0.05,
     ) -> None:
         self.prefix = prefix
+        self.flush_seconds = flush_seconds
         self._ttl_ms = max(int(ttl_seconds * 1000), 1)
         self._client = redis.Redis.from_url(
             url,
@@ -133,9 +143,13 @@ class RedisAffinityStore:
             retry=Retry(NoBackoff(), 0),
         )
         self._failing = False
-        self._writes: set[asyncio.Task[None]] = set()
+        self._pending: dict[str, str] = {}
+        self._flush: asyncio.Task[None] | None = None  # the write scheduled, until it starts
+        self._writes: set[asyncio.Task[None]] = set()  # every write task not yet done
 
     async def backend_of(self, session: str) -> str | None:
+        if (backend := self._pending.get(session)) is not None:
+            return backend
         try:
             value = await self._client.get(self._key(session))
         except (redis.RedisError, OSError) as exc:
@@ -145,17 +159,32 @@ class RedisAffinityStore:
         return value.decode() if isinstance(value, bytes) else value
 
     def remember(self, session: str, backend: str) -> None:
-        task = asyncio.create_task(self._write(session, backend))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self._pending[session] = backend
+        if self._flush is None:
+            self._flush = asyncio.create_task(self._write_soon())
+            self._writes.add(self._flush)
+            self._flush.add_done_callback(self._writes.discard)
 
     async def close(self) -> None:
         await asyncio.gather(*self._writes, return_exceptions=True)
+        await self._write_pending()
         await self._client.aclose()
 
-    async def _write(self, session: str, backend: str) -> None:
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(self.flush_seconds)
+        self._flush = None  # what is remembered from now on waits for the next write
+        await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        """Write every pending session in one pipeline (dropped if it fails)."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
         try:
-            await self._client.set(self._key(session), backend, px=self._ttl_ms)
+            async with self._client.pipeline(transaction=False) as pipe:
+                for session, backend in pending.items():
+                    pipe.set(self._key(session), backend, px=self._ttl_ms)
+                await pipe.execute()
         except (redis.RedisError, OSError) as exc:
             self._failed(exc)
             return

@@ -2,12 +2,16 @@
 (official openai and anthropic SDKs against a real gateway), unless that backend is excluded or fails;
 sessions named by ``routing.session`` or ``user``; two replicas sharing Redis agree."""
 
+import asyncio
+import time
+
 import anthropic
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from routeyard.gateway.session_affinity import RedisAffinityStore
 from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
 from routeyard.testing.redis_server import RedisServer
 from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
@@ -162,13 +166,50 @@ def test_replicas_sharing_redis_keep_a_conversation_on_one_backend(upstream, art
     _, two = start_gateway(settings, tmp_path, monkeypatch)
     try:
         first, _ = ask(one, turns(MATH[12]))
+        deadline = time.monotonic() + 5.0  # sessions reach Redis in batches, within 50 ms
+        while not redis_server.client().keys("routeyard:affinity:*") and time.monotonic() < deadline:
+            time.sleep(0.01)
         second, routing = ask(two, turns(MATH[12], POEM_TURN))
         assert first.model == second.model == "cheap" and routing["affinity"]["decided"] is True
-        assert redis_server.client().keys("routeyard:affinity:*")
         redis_server.stop()  # a store that fails routes as if there were no session, never fails
         reply, routing = ask(two, turns(MATH[12], POEM_TURN, POEMS[4]))
         assert reply.model == "dear" and routing["affinity"]["backend"] is None
     finally:
         one.__exit__(None, None, None)
         two.__exit__(None, None, None)
+        redis_server.stop()
+
+
+def test_the_redis_store_batches_its_writes_reads_its_own_and_flushes_on_close(tmp_path):
+    redis_server = RedisServer(tmp_path / "redis").start()
+    try:
+
+        async def scenario():
+            store = RedisAffinityStore(redis_server.url, ttl_seconds=60, flush_seconds=0.2)
+            for i in range(50):
+                store.remember(f"s{i}", "cheap")
+            seen_before_flush = len(redis_server.client().keys("routeyard:affinity:*"))
+            own = await store.backend_of("s7")  # not in Redis yet: read from this process
+            store.remember("late", "dear")
+            await store.close()  # what is pending is written before the store closes
+            return seen_before_flush, own
+
+        seen_before_flush, own = asyncio.run(scenario())
+        assert seen_before_flush == 0 and own == "cheap"
+        client = redis_server.client()
+        assert len(client.keys("routeyard:affinity:*")) == 51
+        assert client.get("routeyard:affinity:late") == "dear"
+        assert 0 < client.pttl("routeyard:affinity:s0") <= 60_000
+
+        async def after_redis_stopped():
+            store = RedisAffinityStore(redis_server.url, ttl_seconds=60, flush_seconds=0.01)
+            store.remember("s1", "dear")
+            await asyncio.sleep(0.1)  # the write fails: dropped, logged, never raised
+            found = await store.backend_of("s1")
+            await store.close()
+            return found
+
+        redis_server.stop()
+        assert asyncio.run(after_redis_stopped()) is None
+    finally:
         redis_server.stop()
