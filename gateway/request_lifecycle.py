@@ -73,7 +73,13 @@ from routeyard.gateway.fast_json import FastJSONResponse
 from routeyard.gateway.keys.key_enforcement import KeyHold, restricted_request
 from routeyard.gateway.keys.virtual_key import KeyRecord
 from routeyard.gateway.request_trace import RequestTrace, log_request
-from routeyard.gateway.response_cache import CACHE_HEADER, CacheHit, cache_query, requested_match, uncacheable
+from routeyard.gateway.response_cache.policy import (
+    CACHE_HEADER,
+    CacheHit,
+    cache_query,
+    requested_match,
+    uncacheable,
+)
 from routeyard.gateway.router import Decision, PacedRouter, Router
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.session_affinity import SessionAffinity, session_of

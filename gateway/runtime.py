@@ -27,8 +27,8 @@ from routeyard.gateway.metrics import GatewayMetrics
 from routeyard.gateway.model_catalog import ModelCatalog
 from routeyard.gateway.recent_requests import RecentRequests
 from routeyard.gateway.request_timeline import RedisRequestTimeline, RequestTimeline
-from routeyard.gateway.response_cache import ResponseCache
-from routeyard.gateway.response_cache_store import response_cache_store
+from routeyard.gateway.response_cache.policy import ResponseCache
+from routeyard.gateway.response_cache.store_choice import response_cache_store
 from routeyard.gateway.session_affinity import SessionAffinity, affinity_store
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.gateway.usage import FanOutUsageLog, UsageLog

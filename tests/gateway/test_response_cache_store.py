@@ -11,12 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from routeyard.gateway.response_cache_store import (
-    CachedAnswer,
-    InMemoryResponseCache,
-    RedisResponseCache,
-    response_cache_store,
-)
+from routeyard.gateway.response_cache.memory_store import InMemoryResponseCache
+from routeyard.gateway.response_cache.redis_store import RedisResponseCache
+from routeyard.gateway.response_cache.store import CachedAnswer
+from routeyard.gateway.response_cache.store_choice import response_cache_store
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.testing.redis_server import RedisServer
 

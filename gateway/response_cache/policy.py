@@ -1,29 +1,7 @@
-"""The response cache: an answer bought once is served again, for $0, to the same deterministic request.
-
-A request opts in with ``routing.cache`` (``true`` or ``"exact"``, ``"semantic"``, ``false``), else the
-gateway's ``cache_default`` applies (``off`` unless the operator says otherwise). Only a deterministic
-request is cached (:func:`uncacheable`): ``temperature`` 0 or a ``seed``, no tools or functions, one
-choice.
-
-- **Exact** (the default match): the key is a SHA-256 over the normalised request — its messages (text
-  parts joined, roles and other message fields kept), every parameter that shapes the answer (sorted,
-  without ``stream``, ``stream_options``, ``user`` and ``routing``), the ``model`` it asked for, the
-  routing wishes that pick the backend (w, caps, floor, excluded backends) and the client's key: a
-  tenant never sees another's answers, and a router's cache is its own.
-- **Semantic** (opt-in): also a cached answer of the same *group* — the same key without the messages —
-  whose prompt's routing embedding (the router's, from the embedding batcher's memory, so it is not
-  computed twice) has a cosine similarity ≥ ``cache_semantic_threshold`` to this prompt's. Measured on
-  the bundled sample (``benchmarks/bench_semantic_cache.py``, ``benchmarks/RESULTS.md``), no threshold
-  below 1 kept a cached answer within 1 point of quality — its near neighbours are different questions
-  (few-shot templates, one-word twins) — so the default is 1.0: a semantic match is then a prompt the
-  embedder cannot tell apart (``minilm-static`` averages token vectors: it ignores word order). Lower it
-  only for traffic with true paraphrases, measured on your own table.
-
-Answers are kept by ``routeyard.gateway.response_cache_store`` (memory, or Redis with ``redis_url``:
-TTL, entry and size bounds). Only successful answers are kept, off the request's path. A hit costs $0,
-and says so in the ``routing`` object (``cache``), the ``x-routeyard-cache`` header, the
-``routeyard_cache_requests_total`` counter and the usage log (``RouteRecord.cache``).
-"""
+"""Which requests the response cache serves and keeps (:func:`requested_match`, :func:`uncacheable`),
+under which keys (:func:`cache_query`), what a hit answers (:class:`CacheHit`), and :class:`ResponseCache`,
+the cache the gateway calls, over a :class:`~routeyard.gateway.response_cache.store.ResponseCacheStore`
+(the package docstring, ``routeyard.gateway.response_cache``, tells the whole story)."""
 
 from __future__ import annotations
 
@@ -40,7 +18,7 @@ import orjson
 from routeyard.arrays import Vectors
 from routeyard.gateway.backends.backend import Reply, Usage
 from routeyard.gateway.errors import EmbedderUnavailableError
-from routeyard.gateway.response_cache_store import CachedAnswer, ResponseCacheStore
+from routeyard.gateway.response_cache.store import CachedAnswer, ResponseCacheStore
 from routeyard.gateway.wire import ChatCompletionRequest
 
 Match = Literal["exact", "semantic"]
@@ -83,7 +61,7 @@ class CacheQuery:
 
 
 def cache_query(request: ChatCompletionRequest, client: str | None, match: Match) -> CacheQuery:
-    """The keys of ``request`` from the client with key id ``client`` (see the module docstring)."""
+    """The keys of ``request`` from the client with key id ``client`` (see the package docstring)."""
     body = request.model_dump(exclude_unset=True, mode="json")
     options = request.routing.model_dump() if request.routing is not None else {}
     shape = {
