@@ -220,6 +220,12 @@ def test_a_run_killed_mid_way_resumes_with_no_duplicate_and_no_lost_row(
     assert out.suffix == ".csv" or not appended.exists()  # the journal is merged and gone
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child before exec: SIGINT handled by default. A job a shell starts in the background (as CI
+    may run the suite) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_writes_the_parquet_file_with_every_row_collected(tmp_path: Path, upstream: str) -> None:
     # far more than the run gets through before the Ctrl-C, even when the test's own loop is starved
     prompts = [{"sample_id": f"c{i}", "prompt": f"Which? {i}", "reference": "B"} for i in range(20_000)]
@@ -228,7 +234,13 @@ def test_ctrl_c_writes_the_parquet_file_with_every_row_collected(tmp_path: Path,
     journal = tmp_path / "table.parquet.partial.jsonl"
     command = [str(Path(sys.executable).parent / "routeyard"), "collect", "--config", str(config)]
     command += ["--prompts", str(prompt_file), "--out", str(out), "--concurrency", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if journal.exists() and journal.read_text().count("\n") > 100:
@@ -236,7 +248,7 @@ def test_ctrl_c_writes_the_parquet_file_with_every_row_collected(tmp_path: Path,
             break
         time.sleep(0.01)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, "the run ended before it could be interrupted"
+    assert process.returncode == 130, f"the run ended before it could be interrupted: {stderr[-2000:]}"
     assert f"every row collected is in {out}" in stderr
     rows = pd.read_parquet(out)
     assert 100 < len(rows) < 20_000 and not rows.duplicated(["sample_id", "model"]).any()
