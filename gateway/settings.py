@@ -129,6 +129,14 @@ class GatewaySettings(BaseSettings):
             raise ValueError(f"embedder must be one of: {', '.join(EMBEDDERS)}")
         return name
 
+    @field_validator("cache_default", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``off`` as false: false means off, and true means exact."""
+        if isinstance(value, bool):
+            return "exact" if value else "off"
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -136,3 +136,13 @@ def test_commands_that_only_read_the_routing_need_no_secrets_set(tmp_path, monke
         load_settings(path)
     assert "UNSET_CLIENT_KEYS is unset" in str(refused.value)
     assert load_settings(path, secrets=False).client_keys_env == "UNSET_CLIENT_KEYS"  # replay --config
+
+
+def test_the_cache_default_reads_yaml_s_unquoted_off_and_on(tmp_path):
+    (tmp_path / "off.yaml").write_text("cache_default: off\n")  # YAML 1.1: the boolean false
+    (tmp_path / "on.yaml").write_text("cache_default: on\n")
+    assert load_settings(tmp_path / "off.yaml").cache_default == "off"
+    assert load_settings(tmp_path / "on.yaml").cache_default == "exact"
+    (tmp_path / "bad.yaml").write_text("cache_default: sometimes\n")
+    with pytest.raises(ConfigError, match="cache_default"):
+        load_settings(tmp_path / "bad.yaml")
