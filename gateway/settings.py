@@ -116,6 +116,7 @@ class GatewaySettings(BaseSettings):
     cache_ttl_seconds: float = Field(default=3600.0, gt=0.0)
     cache_max_entries: int = Field(default=10_000, ge=1)  # oldest evicted beyond (per gateway, or fleet)
     cache_max_entry_bytes: int = Field(default=262_144, ge=1)  # a larger answer is not cached
+    cache_max_memory_bytes: int = Field(default=268_435_456, ge=1)  # all answers, without redis_url
     # cosine; none below 1 kept a cached answer within 1 point on the sample (benchmarks/RESULTS.md)
     cache_semantic_threshold: float = Field(default=1.0, gt=0.0, le=1.0)
     # tracing (routeyard.gateway.tracing): OpenTelemetry spans over OTLP/HTTP; none when unset

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 def response_cache_store(settings: GatewaySettings) -> ResponseCacheStore:
     """The store ``settings`` (a ``GatewaySettings``) ask for: Redis at ``redis_url``, else memory, bounded
-    by ``cache_ttl_seconds``, ``cache_max_entries`` and ``cache_max_entry_bytes``."""
+    by ``cache_ttl_seconds``, ``cache_max_entries`` and ``cache_max_entry_bytes`` (memory also by
+    ``cache_max_memory_bytes``; Redis by its own ``maxmemory``)."""
     ttl, entries, entry_bytes = (
         settings.cache_ttl_seconds,
         settings.cache_max_entries,
@@ -25,4 +26,4 @@ def response_cache_store(settings: GatewaySettings) -> ResponseCacheStore:
         return RedisResponseCache(
             settings.redis_url, ttl_seconds=ttl, max_entries=entries, max_entry_bytes=entry_bytes
         )
-    return InMemoryResponseCache(ttl, entries, entry_bytes)
+    return InMemoryResponseCache(ttl, entries, entry_bytes, settings.cache_max_memory_bytes)

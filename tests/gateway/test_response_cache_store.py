@@ -208,6 +208,24 @@ def test_an_answer_over_max_entry_bytes_is_not_stored(make_store):
     assert small is True and small_entry == answer("x" * 500)
 
 
+def test_the_memory_store_holds_at_most_max_total_bytes_evicting_the_oldest():
+    async def scenario():
+        store = InMemoryResponseCache(**{**BOUNDS, "max_total_bytes": 2_500})
+        puts = [await store.put(f"k{i}", answer("x" * 1_000), group="g", vector=basis(i)) for i in range(3)]
+        held = [await store.get(f"k{i}") for i in range(3)], store.total_bytes
+        near = await store.nearest("g", basis(0), 0.9)  # the evicted one's vector went with it
+        again = await store.put("k2", answer("y" * 1_000))  # a key put again counts once
+        too_big = await store.put("huge", answer("x" * 3_000))  # larger than the whole bound
+        totals = store.total_bytes, len([k for k in ("k1", "k2") if await store.get(k) is not None])
+        await closed(store)
+        return puts, held, near, again, too_big, totals
+
+    puts, (entries, total), near, again, too_big, (total_after, kept) = asyncio.run(scenario())
+    assert puts == [True, True, True] and entries[0] is None and None not in entries[1:]
+    assert 2_000 < total <= 2_500 and near is None
+    assert again is True and too_big is False and total_after <= 2_500 and kept == 2
+
+
 def test_a_group_without_a_vector_is_a_callers_mistake(make_store):
     async def scenario():
         store = make_store()
