@@ -34,7 +34,7 @@ import httpx
 import yaml
 
 from benchmarks.gateway_cpu import measure
-from benchmarks.local_servers import running
+from benchmarks.local_servers import mock_upstream_command, running
 from benchmarks.machine import describe_machine
 from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
@@ -102,11 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         directory = Path(tmp)
         redis_server = RedisServer(directory / "redis").start()
         upstream = f"http://127.0.0.1:{free_port()}"
-        mock = [
-            str(Path(sys.executable).parent / "uvicorn"),
-            "routeyard.testing.mock_upstream:create_upstream_app",
-        ]
-        mock += ["--factory", "--port", upstream.rsplit(":", 1)[1], "--log-level", "warning"]
+        mock = mock_upstream_command(upstream)
         try:
             with running(mock, dict(os.environ), upstream, "/calls", directory / "mock.log"):
                 for round_number in range(args.rounds):

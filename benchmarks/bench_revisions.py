@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.gateway_cpu import measure
-from benchmarks.local_servers import running
+from benchmarks.local_servers import mock_upstream_command, running
 from benchmarks.machine import describe_machine
 from routeyard.testing.mock_upstream import free_port
 
@@ -90,11 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         directory = Path(tmp)
         trees = {"base": base, "this": REPOSITORY}
         upstream = f"http://127.0.0.1:{free_port()}"
-        mock = [
-            str(Path(sys.executable).parent / "uvicorn"),
-            "routeyard.testing.mock_upstream:create_upstream_app",
-        ]
-        mock += ["--factory", "--port", upstream.rsplit(":", 1)[1], "--log-level", "warning"]
+        mock = mock_upstream_command(upstream)
         with running(mock, dict(os.environ), upstream, "/calls", directory / "mock.log"):
             config = passthrough_config(directory, upstream)
             for round_number in range(args.rounds):

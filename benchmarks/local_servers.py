@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,3 +74,10 @@ def drain(upstream: str, expected_calls: int, *, quiet_seconds: float, limit_sec
         elif time.monotonic() - last_change >= quiet_seconds:
             return
         time.sleep(0.05)
+
+
+def mock_upstream_command(url: str) -> list[str]:
+    """The command serving ``routeyard.testing.mock_upstream`` on ``url``'s port (uvicorn, warnings only)."""
+    uvicorn = str(Path(sys.executable).parent / "uvicorn")
+    app = "routeyard.testing.mock_upstream:create_upstream_app"
+    return [uvicorn, app, "--factory", "--port", url.rsplit(":", 1)[1], "--log-level", "warning"]

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import orjson
 
 from routeyard.arrays import Vectors
@@ -140,9 +139,8 @@ class ResponseCache:
             embedded = None
         if embedded is None:
             return None, query
-        vector = _unit(embedded)
-        query = CacheQuery(query.key, query.group, query.match, vector)
-        found = await self.store.nearest(query.group, vector, self.threshold)
+        query = CacheQuery(query.key, query.group, query.match, embedded)  # the store normalises it
+        found = await self.store.nearest(query.group, embedded, self.threshold)
         if found is None:
             return None, query
         answer, similarity = found
@@ -170,10 +168,3 @@ class ResponseCache:
         """Finish the writes in flight, then close the store."""
         await asyncio.gather(*self._writes, return_exceptions=True)
         await self.store.close()
-
-
-def _unit(vector: Vectors) -> Vectors:
-    """``vector`` scaled to length 1 (as it is, if it is 0), float32."""
-    vector = np.asarray(vector, dtype=np.float32)
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
