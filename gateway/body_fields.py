@@ -1,5 +1,5 @@
-"""The fields of a request body in another API dialect, read one by one (``anthropic_messages``,
-``responses_api``): each check returns the value, or raises the dialect's error naming the field.
+"""The fields of a request body in another API dialect, read one by one (``anthropic_messages.fields``,
+``responses_api.request``): each check returns the value, or raises the dialect's error naming the field.
 
 :class:`BodyFields` holds that error: an ``InvalidRequestError`` subclass built as
 ``error(message, param=...)``, so a wrong field is a 400 whose ``param`` names it.

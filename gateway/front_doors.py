@@ -29,22 +29,18 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from routeyard.gateway.anthropic_messages import (
-    MessageStreamTranslator,
-    anthropic_error_body,
-    chat_request_from_messages,
-    message_from_completion,
-)
+from routeyard.gateway.anthropic_messages.errors import anthropic_error_body
+from routeyard.gateway.anthropic_messages.front_door_reply import message_from_completion
+from routeyard.gateway.anthropic_messages.front_door_request import chat_request_from_messages
+from routeyard.gateway.anthropic_messages.front_door_stream import MessageStreamTranslator
 from routeyard.gateway.errors import GatewayError, InvalidRequestError
 from routeyard.gateway.fast_json import FastJSONResponse, loads
 from routeyard.gateway.request_lifecycle import serve_completion
 from routeyard.gateway.request_parsing import chat_request, json_object, require_json
 from routeyard.gateway.request_trace import RequestTrace, log_refusal
-from routeyard.gateway.responses_api import (
-    ResponseStreamTranslator,
-    chat_request_from_responses,
-    response_from_completion,
-)
+from routeyard.gateway.responses_api.reply import response_from_completion
+from routeyard.gateway.responses_api.request import chat_request_from_responses
+from routeyard.gateway.responses_api.stream import ResponseStreamTranslator
 from routeyard.gateway.runtime import GatewayRuntime
 from routeyard.gateway.sse import sse
 from routeyard.gateway.wire import ChatCompletionRequest, read_body

@@ -1,6 +1,6 @@
 """Anthropic Messages ⇄ OpenAI chat completions (routeyard.gateway.anthropic_messages), table-driven.
 
-The official ``anthropic`` SDK is not installed in this environment, so what the module produces is
+The official ``anthropic`` SDK is not installed in this environment, so what the package produces is
 checked against :class:`Shapes`: pydantic models that copy the SDK's ``Message``, ``RawMessageStreamEvent``
 and ``ErrorResponse`` (anthropic-sdk-python ``src/anthropic/types``), stricter than the SDK (no unknown
 field but ``routing``).
@@ -14,18 +14,17 @@ from typing import Annotated, Any, Literal, cast
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from routeyard.gateway.anthropic_messages import (
-    CompletionChunkTranslator,
+from routeyard.gateway.anthropic_messages.backend_reply import completion_from_message
+from routeyard.gateway.anthropic_messages.backend_request import messages_request_from_chat
+from routeyard.gateway.anthropic_messages.backend_stream import CompletionChunkTranslator
+from routeyard.gateway.anthropic_messages.errors import (
     MessagesTranslationError,
-    MessageStreamTranslator,
     anthropic_error_body,
-    chat_request_from_messages,
-    completion_from_message,
-    message_from_completion,
-    messages_request_from_chat,
     openai_error_body,
-    render_event,
 )
+from routeyard.gateway.anthropic_messages.front_door_reply import message_from_completion
+from routeyard.gateway.anthropic_messages.front_door_request import chat_request_from_messages
+from routeyard.gateway.anthropic_messages.front_door_stream import MessageStreamTranslator, render_event
 from routeyard.gateway.errors import UpstreamError
 from routeyard.gateway.sse import completion_chunks
 from routeyard.gateway.wire import ChatCompletionRequest

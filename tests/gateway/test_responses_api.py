@@ -1,6 +1,6 @@
 """The Responses API, stateless subset ⇄ chat completions (routeyard.gateway.responses_api), table-driven.
 
-What the module produces is parsed with the official ``openai`` SDK's own types
+What the package produces is parsed with the official ``openai`` SDK's own types
 (``openai.types.responses``), and a translated stream is run through the SDK's own stream state
 (``ResponseStreamState``, what ``client.responses.stream`` uses), which asserts the events' order.
 """
@@ -17,14 +17,13 @@ from openai.types.responses import FunctionToolParam, Response, ResponseStreamEv
 from pydantic import TypeAdapter
 
 from routeyard.gateway.errors import UpstreamError
-from routeyard.gateway.responses_api import (
+from routeyard.gateway.responses_api.reply import response_from_completion
+from routeyard.gateway.responses_api.request import (
     ResponsesTranslationError,
-    ResponseStreamTranslator,
     UnsupportedFeatureError,
     chat_request_from_responses,
-    render_event,
-    response_from_completion,
 )
+from routeyard.gateway.responses_api.stream import ResponseStreamTranslator, render_event
 from routeyard.gateway.sse import completion_chunks
 from routeyard.gateway.wire import ChatCompletionRequest
 

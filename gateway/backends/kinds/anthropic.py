@@ -33,12 +33,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field
 
-from routeyard.gateway.anthropic_messages import (
-    CompletionChunkTranslator,
-    MessagesTranslationError,
-    completion_from_message,
-    messages_request_from_chat,
-)
+from routeyard.gateway.anthropic_messages.backend_reply import completion_from_message
+from routeyard.gateway.anthropic_messages.backend_request import messages_request_from_chat
+from routeyard.gateway.anthropic_messages.backend_stream import CompletionChunkTranslator
+from routeyard.gateway.anthropic_messages.errors import MessagesTranslationError
 from routeyard.gateway.backends.backend import MAX_TOKENS, Reply, Usage
 from routeyard.gateway.backends.circuit_breaker import CircuitBreaker
 from routeyard.gateway.backends.http_backend_config import HttpBackendConfig, estimated_usage
