@@ -14,7 +14,7 @@ once, never raises) and gives every router's :class:`~routeyard.evaluation.live_
 Exactly once: a delta taken for sending gets a random id and is applied by one Lua script (atomic) only
 if ``SET <prefix>:live:delta:<id> NX EX 86400`` succeeds. While Redis fails, the same delta is resent
 with the same id (new observations gather in the next one), so a delta Redis applied but whose answer
-was lost is not added twice. The failure is counted in :attr:`~RedisLiveAiq.failures` and logged once
+was lost is not added twice. The failure is counted in :attr:`~RedisLiveAiq.outages` and logged once
 until Redis answers again; what is still unsent at :meth:`~RedisLiveAiq.close` is logged as lost.
 """
 
@@ -33,6 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from routeyard.evaluation.live_aiq import POLICY, ExploredAnswer, LiveSummary, LiveTally, live_summary
+from routeyard.gateway.outage_log import OutageLog
 
 logger = logging.getLogger("routeyard.gateway")
 
@@ -89,7 +90,7 @@ class RedisLiveAiq:
     def __init__(self, url: str, *, prefix: str = "routeyard", interval_seconds: float = 0.5) -> None:
         self.prefix = prefix
         self.interval_seconds = interval_seconds
-        self.failures = 0
+        self.outages = OutageLog("live AIQ", "explored requests kept to send later")
         self._client = redis.Redis.from_url(
             url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
         )
@@ -97,7 +98,6 @@ class RedisLiveAiq:
         self._sending: tuple[str, dict[str, LiveTally]] | None = None  # (marker, delta) until applied
         self._apply = self._client.register_script(_APPLY)
         self._fleet: dict[str, LiveTally] = {}
-        self._failing = False
         self._task: asyncio.Task[None] | None = None
 
     def observe(
@@ -136,16 +136,14 @@ class RedisLiveAiq:
                 await self._send(*self._sending)
                 self._sending = None
         except (redis.RedisError, OSError) as exc:
-            self._failed(exc)
+            self.outages.failed(exc)
             return
         try:
             self._fleet = await self._read()
         except (redis.RedisError, OSError, ValueError) as exc:
-            self._failed(exc)
+            self.outages.failed(exc)
             return
-        if self._failing:
-            logger.info("live AIQ: Redis answers again")
-        self._failing = False
+        self.outages.answered()
 
     async def _exchange_forever(self) -> None:
         while True:
@@ -168,14 +166,6 @@ class RedisLiveAiq:
                 pipe.hgetall(f"{self.prefix}:live:{router}")
             hashes = await pipe.execute()
         return {router: LiveTally.from_fields(fields) for router, fields in zip(routers, hashes, strict=True)}
-
-    def _failed(self, exc: Exception) -> None:
-        self.failures += 1
-        if not self._failing:
-            logger.warning(
-                "live AIQ: Redis failed (%s); explored requests kept to send later", type(exc).__name__
-            )
-        self._failing = True
 
 
 def _observe(

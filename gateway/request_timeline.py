@@ -17,7 +17,7 @@ JSON-ready series.
   :data:`REDIS_TTL_SECONDS`) and reads the window's hashes back, never on a request's path. The view is
   the fleet as last read plus this replica's delta not yet sent, so replicas agree once they have
   exchanged. While Redis fails the delta is kept (bounded like any timeline), the failure counted in
-  :attr:`~RedisRequestTimeline.failures` and logged once until Redis answers again. A ``MULTI`` whose
+  :attr:`~RedisRequestTimeline.outages` and logged once until Redis answers again. A ``MULTI`` whose
   reply is lost after Redis applied it is resent: that second counts twice (a chart, not a ledger).
 """
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import math
 import threading
 import time
@@ -38,9 +37,8 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from routeyard.gateway.outage_log import OutageLog
 from routeyard.gateway.usage import DIRECT_ROUTER, ExplorationRecord, RouteRecord
-
-logger = logging.getLogger("routeyard.gateway")
 
 NO_BACKEND = "no backend"
 """The backend shown for a request no backend answered (refused, or every call failed)."""
@@ -172,12 +170,11 @@ class RedisRequestTimeline(RequestTimeline):
         super().__init__(keep_minutes=keep_minutes, window_minutes=window_minutes, clock=clock)
         self.prefix = prefix
         self.interval_seconds = interval_seconds
-        self.failures = 0
+        self.outages = OutageLog("request timeline", "minutes kept to send later")
         self._client = redis.Redis.from_url(
             url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
         )
         self._fleet: dict[int, Counters] = {}
-        self._failing = False
         self._task: asyncio.Task[None] | None = None
 
     def view(self) -> dict[str, Any]:
@@ -213,16 +210,14 @@ class RedisRequestTimeline(RequestTimeline):
                 for minute, counters in delta.items():
                     if minute >= oldest:
                         _add(self.minutes, minute, counters)
-            self._failed(exc)
+            self.outages.failed(exc)
             return
         try:
             self._fleet = await self._read()
         except (redis.RedisError, OSError, ValueError) as exc:
-            self._failed(exc)
+            self.outages.failed(exc)
             return
-        if self._failing:
-            logger.info("request timeline: Redis answers again")
-        self._failing = False
+        self.outages.answered()
 
     async def _exchange_forever(self) -> None:
         while True:
@@ -251,14 +246,6 @@ class RedisRequestTimeline(RequestTimeline):
             for minute, fields in zip(window, hashes, strict=True)
             if fields
         }
-
-    def _failed(self, exc: Exception) -> None:
-        self.failures += 1
-        if not self._failing:
-            logger.warning(
-                "request timeline: Redis failed (%s); minutes kept to send later", type(exc).__name__
-            )
-        self._failing = True
 
 
 def _text(value: bytes | str) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -37,10 +36,9 @@ from cachetools import TTLCache
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from routeyard.gateway.outage_log import OutageLog
 from routeyard.gateway.router import Decision
 from routeyard.gateway.wire import ChatCompletionRequest
-
-logger = logging.getLogger("routeyard.gateway")
 
 Source = Literal["session", "user", "conversation"]
 
@@ -142,7 +140,7 @@ class RedisAffinityStore:
             socket_connect_timeout=timeout_seconds,
             retry=Retry(NoBackoff(), 0),
         )
-        self._failing = False
+        self._outages = OutageLog("session affinity", "routing without it")
         self._pending: dict[str, str] = {}
         self._flush: asyncio.Task[None] | None = None  # the write scheduled, until it starts
         self._writes: set[asyncio.Task[None]] = set()  # every write task not yet done
@@ -153,9 +151,9 @@ class RedisAffinityStore:
         try:
             value = await self._client.get(self._key(session))
         except (redis.RedisError, OSError) as exc:
-            self._failed(exc)
+            self._outages.failed(exc)
             return None
-        self._failing = False
+        self._outages.answered()
         return value.decode() if isinstance(value, bytes) else value
 
     def remember(self, session: str, backend: str) -> None:
@@ -186,19 +184,12 @@ class RedisAffinityStore:
                     pipe.set(self._key(session), backend, px=self._ttl_ms)
                 await pipe.execute()
         except (redis.RedisError, OSError) as exc:
-            self._failed(exc)
+            self._outages.failed(exc)
             return
-        self._failing = False
+        self._outages.answered()
 
     def _key(self, session: str) -> str:
         return f"{self.prefix}:affinity:{session}"
-
-    def _failed(self, error: Exception) -> None:
-        if not self._failing:
-            logger.warning(
-                "session affinity: the Redis store failed (%s); routing without it", type(error).__name__
-            )
-        self._failing = True
 
 
 @dataclass(frozen=True)

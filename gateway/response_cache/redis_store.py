@@ -32,6 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from routeyard.arrays import Vectors
+from routeyard.gateway.outage_log import OutageLog
 from routeyard.gateway.response_cache.store import CachedAnswer, check_indexing, decode_answer, entry_bytes
 from routeyard.gateway.response_cache.vector_index import VectorIndex, unit_vector
 
@@ -68,27 +69,6 @@ return 1
 """
 
 
-class _FailureLog:
-    """Logs Redis's failures once per burst (the exception's type only) and its recovery."""
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self._failing = False
-
-    def failed(self, exc: BaseException) -> None:
-        """Count a failure; log it when it starts a burst."""
-        self.failures += 1
-        if not self._failing:
-            logger.warning("response cache: Redis failed (%s); misses until it answers", type(exc).__name__)
-        self._failing = True
-
-    def answered(self) -> None:
-        """End a burst, if one was going on."""
-        if self._failing:
-            logger.info("response cache: Redis answers again")
-        self._failing = False
-
-
 class RedisResponseCache:
     """Every replica's answers, in Redis (see the module docstring for the layout). Each Redis command
     waits at most ``timeout_seconds``; :attr:`failures` counts the failed calls."""
@@ -116,12 +96,7 @@ class RedisResponseCache:
         self._put = self._client.register_script(_PUT)
         self._vectors = VectorIndex()
         self._last_read = "0-0"  # the id of the last stream item read into _vectors
-        self._failures = _FailureLog()
-
-    @property
-    def failures(self) -> int:
-        """Calls that failed (a Redis error or timeout)."""
-        return self._failures.failures
+        self.outages = OutageLog("response cache", "misses until it answers")  # failed calls counted
 
     @property
     def index_size(self) -> tuple[int, int]:
@@ -136,9 +111,9 @@ class RedisResponseCache:
         try:
             data = await self._client.get(self.entry_key(key))
         except _STORE_ERRORS as exc:
-            self._failures.failed(exc)
+            self.outages.failed(exc)
             return None
-        self._failures.answered()
+        self.outages.answered()
         return decode_answer(data) if data is not None else None
 
     async def nearest(
@@ -152,9 +127,9 @@ class RedisResponseCache:
             candidates = self._vectors.best(group, query, threshold, _CANDIDATES)
             found = await self._first_stored(candidates)
         except _STORE_ERRORS as exc:
-            self._failures.failed(exc)
+            self.outages.failed(exc)
             return None
-        self._failures.answered()
+        self.outages.answered()
         return found
 
     async def put(
@@ -174,9 +149,9 @@ class RedisResponseCache:
         try:
             await self._put(keys=keys, args=args)
         except _STORE_ERRORS as exc:
-            self._failures.failed(exc)
+            self.outages.failed(exc)
             return False
-        self._failures.answered()
+        self.outages.answered()
         return True
 
     async def close(self) -> None:

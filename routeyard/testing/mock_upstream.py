@@ -53,14 +53,16 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+T = TypeVar("T")
 
 MEET_SECONDS = 5.0
 """How long a ``meet:`` call waits for its partner before it fails."""
@@ -341,6 +343,16 @@ class ServerThread:
     def __exit__(self, *exc_info: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10.0)
+
+    def run_on_loop(self, call: Callable[[], T], timeout: float = 10.0) -> T:
+        """``call()`` run on the server's event loop, where the app's own code runs (so nothing of the app
+        interleaves with it), and its result; waits at most ``timeout`` seconds."""
+
+        async def on_loop() -> T:
+            return call()
+
+        loop = self._server.servers[0].get_loop()  # the loop uvicorn's listening socket is served on
+        return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(timeout)
 
 
 class RawServer:

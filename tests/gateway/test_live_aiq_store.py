@@ -86,7 +86,7 @@ def test_two_replicas_agree_with_one_store_that_saw_everything(redis_server):
         views = first.summaries(), second.summaries()
         await first.close()
         await second.close()
-        return views, (first.failures, second.failures)
+        return views, (first.outages.failures, second.outages.failures)
 
     (first_view, second_view), failures = asyncio.run(scenario())
     assert failures == (0, 0)
@@ -111,7 +111,7 @@ def test_a_redis_outage_loses_and_doubles_nothing(redis_server):
         for request in before:
             store.observe(*request)
         await store.exchange()
-        assert store.failures == 0
+        assert store.outages.failures == 0
         redis_server.kill()
         for request in during:  # never raises, whatever Redis does
             store.observe(*request)
@@ -120,12 +120,12 @@ def test_a_redis_outage_loses_and_doubles_nothing(redis_server):
         )
         await store.exchange()
         await store.exchange()
-        outage = store.failures, store.summaries()  # the fleet as of the last round trip that worked
+        outage = store.outages.failures, store.summaries()  # the fleet as of the last round trip that worked
         redis_server.start()  # same port and directory: Redis comes back with what it acknowledged
         for request in after:
             store.observe(*request)
         await store.exchange()
-        recovered = store.failures, store.summaries()
+        recovered = store.outages.failures, store.summaries()
         await store.exchange()  # nothing pending: sends nothing twice
         again = store.summaries()
         await store.close()

@@ -144,8 +144,9 @@ def test_replicas_sharing_redis_show_the_same_live_numbers(upstream, artifact, t
         for i in range(2):
             (tmp_path / f"replica{i}").mkdir()
             replicas.append(start_gateway(settings, tmp_path / f"replica{i}", monkeypatch))
-        for i, request in enumerate(MANY):
-            runtime_of(replicas[i % 2][0]).live_aiq.observe(*request)
+        for i, (app, server) in enumerate(replicas):  # on the gateway's loop, as exploring does: never
+            store = runtime_of(app).live_aiq  # in the middle of the store's own exchange with Redis
+            server.run_on_loop(lambda store=store, i=i: [store.observe(*r) for r in MANY[i::2]])
         want = summary_as_dict(expected_summary(MANY))
         views = [wait_for_explored(server.url, 150)["router-knn"] for _, server in replicas]
         for view in views:

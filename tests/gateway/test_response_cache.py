@@ -4,6 +4,8 @@ whole or streamed, flagged in the routing object, the header, the metrics and th
 that are not deterministic, other clients and other routers never share an answer; a semantic match
 needs the prompt to be close enough; replicas sharing Redis share the cache."""
 
+import time
+
 import anthropic
 import httpx
 import openai
@@ -200,6 +202,11 @@ def test_replicas_sharing_redis_share_the_cache(upstream, artifact, tmp_path, mo
     _, two = start_gateway(settings, tmp_path, monkeypatch)
     try:
         ask(one, MATH[7], temperature=0)
+        deadline = time.monotonic() + 5.0  # the answer is kept in the background, after the reply
+        while (
+            not redis_server.client().keys("routeyard:response_cache:entry:*") and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
         _, routing, _ = ask(two, MATH[7], temperature=0)
         assert routing["cache"]["hit"] is True
         redis_server.stop()  # a cache that fails is a miss, never an error

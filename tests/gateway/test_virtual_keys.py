@@ -67,6 +67,15 @@ def ask(client, model, text, **extra):
     return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}], **extra)
 
 
+def settled(url, key, timeout=10.0):
+    """Wait until ``key``'s spend no longer holds a dear answer's 0.01 $ reservation (every answer here
+    costs far less): its settlement runs in the background, after the reply."""
+    deadline = time.monotonic() + timeout
+    while key_usage(url, key)["spent_day_usd"] >= 0.005:
+        assert time.monotonic() < deadline, "the key's reservation was never settled"
+        time.sleep(0.02)
+
+
 def key_usage(url, key):
     key_id = key.split("-")[1]
     response = httpx.get(url + f"/admin/keys/{key_id}", headers={"authorization": f"Bearer {ADMIN_KEY}"})
@@ -109,12 +118,11 @@ def test_near_its_budget_a_key_is_downgraded_before_it_is_refused(keyed):
     client = client_for(server.url, key)
     first = ask(client, "router-knn", POEMS[0])
     assert first.model == "dear"  # 0.01 of 0.012 reserved: below 90 %
-    time.sleep(0.2)  # its settlement (in the background) brings the spend down to the actual $
     routes = []
     for poem in POEMS[1:6]:
+        settled(server.url, key)  # the last request's settlement (in the background): spend is the actual $
         reply = ask(client, "router-knn", poem)
         routes.append((reply.model, reply.model_extra["routing"]["willingness_to_pay"]))
-        time.sleep(0.05)
     assert ("cheap", 0.0) in routes  # downgraded once the reservation would pass 90 % of the budget
     assert all(model == "cheap" for model, _ in routes[routes.index(("cheap", 0.0)) :])
 
