@@ -39,10 +39,10 @@ import yaml
 from httpx_aiohttp import AiohttpTransport
 
 from benchmarks.load_prompts import PLACEHOLDER, request_tag, short_prompts
-from benchmarks.local_servers import running, upstream_calls
+from benchmarks.local_servers import mock_upstream_command, running, upstream_calls
 from benchmarks.machine import describe_machine
 from routeyard.cli.main import main as routeyard_main
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 
 BACKENDS = ("alpha", "beta", "gamma")
 MODEL = "echo"
@@ -229,11 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     upstream = f"http://127.0.0.1:{free_port()}"
-    mock = [
-        str(Path(sys.executable).parent / "uvicorn"),
-        "routeyard.testing.mock_upstream:create_upstream_app",
-    ]
-    mock += ["--factory", "--port", upstream.rsplit(":", 1)[1], "--log-level", "warning"]
+    mock = mock_upstream_command(upstream)
     with tempfile.TemporaryDirectory() as tmp, running(mock, dict(os.environ), upstream, "/calls"):
         figures = measure(args, Path(tmp), upstream)
     record = report(args, figures, command)

@@ -64,7 +64,7 @@ from benchmarks.load_prompts import (
     prompt_pool,
     repeated_body,
 )
-from benchmarks.local_servers import drain, upstream_calls
+from benchmarks.local_servers import drain, mock_upstream_command, upstream_calls
 from benchmarks.local_servers import running as running  # also for benchmarks/bench_usage_log.py
 from benchmarks.machine import describe_machine
 from benchmarks.overhead_header import OverheadTimes
@@ -73,7 +73,7 @@ from routeyard.demo.config import SAMPLE_TABLE
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.predictor.embedder_choice import EMBEDDERS
 from routeyard.predictor.routerbench_format import load_routerbench_table
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 
 PASSTHROUGH_MODEL = "gpt-4-1106-preview"
 KNN_ROUTER = "router-knn"
@@ -319,9 +319,7 @@ def _run(
     first_tokens: dict[str, FirstTokenTimes] = {}
     overheads: dict[str, OverheadTimes] = {}
     upstream = _local_url()
-    mock = [_bin("uvicorn"), "routeyard.testing.mock_upstream:create_upstream_app", "--factory"]
-    mock += ["--port", _port(upstream), "--log-level", "warning"]
-    with running(mock, dict(os.environ), upstream, "/calls", tmp / "mock.log"):
+    with running(mock_upstream_command(upstream), dict(os.environ), upstream, "/calls", tmp / "mock.log"):
         for row in _on(rows, "mock"):
             results[row.key] = measure_row(row, upstream, upstream, args.seconds)
         if _on(rows, "gateway") or _on(rows, "gateway-2") or "ttft" in selected:

@@ -36,8 +36,8 @@ import yaml
 from benchmarks.gateway_cpu import measure
 from benchmarks.local_servers import mock_upstream_command, running
 from benchmarks.machine import describe_machine
-from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
+from routeyard.testing.server_thread import free_port
 
 ADMIN_KEY = "sk-bench-admin"
 CONFIGS = ("off", "redis", "sqlite")

@@ -33,7 +33,7 @@ import yaml
 from benchmarks.gateway_cpu import measure
 from benchmarks.local_servers import mock_upstream_command, running
 from benchmarks.machine import describe_machine
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 Figures = dict[int, dict[str, float]]

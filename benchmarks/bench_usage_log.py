@@ -25,10 +25,11 @@ from pathlib import Path
 import yaml
 
 from benchmarks.bench_gateway import PASSTHROUGH_MODEL, measure, running
+from benchmarks.local_servers import mock_upstream_command
 from benchmarks.machine import describe_machine
 from benchmarks.wrk_load import LoadResult
-from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
+from routeyard.testing.server_thread import free_port
 
 
 def passthrough_config(directory: Path, upstream: str, redis_url: str | None) -> Path:
@@ -75,10 +76,8 @@ def _alternate(
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
     upstream = f"http://127.0.0.1:{free_port()}"
-    mock = [str(bin_dir / "uvicorn"), "routeyard.testing.mock_upstream:create_upstream_app", "--factory"]
-    mock += ["--port", upstream.rsplit(":", 1)[1], "--log-level", "warning"]
     results: dict[str, list[dict[int, LoadResult]]] = {"in memory": [], "in Redis": []}
-    with running(mock, env, upstream, "/calls"):
+    with running(mock_upstream_command(upstream), env, upstream, "/calls"):
         for round_number in range(1, rounds + 1):
             for label, redis_url in (("in memory", None), ("in Redis", redis_server.url)):
                 gateway = f"http://127.0.0.1:{free_port()}"

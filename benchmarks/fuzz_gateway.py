@@ -46,7 +46,8 @@ from benchmarks.synthetic import generate_synthetic_table
 from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.training import train_predictor
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app, free_port
+from routeyard.testing.mock_upstream import create_upstream_app
+from routeyard.testing.server_thread import ServerThread, free_port
 
 UPSTREAM_KEY = "sk-fuzz-upstream-7373"
 CLIENT_KEY = "sk-fuzz-client-5151"

@@ -63,8 +63,8 @@ from benchmarks.machine import describe_machine
 from benchmarks.soak_traffic import FIXED_ROUTER, KNN_ROUTER, Client, Tally, drive_traffic
 from routeyard.demo.config import SAMPLE_TABLE
 from routeyard.predictor.routerbench_format import load_routerbench_table
-from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
+from routeyard.testing.server_thread import free_port
 
 RSS_GROWTH_GOAL_PERCENT = 5.0
 EMBEDDER = "minilm-static"  # the gateway's default

@@ -18,7 +18,7 @@ The request's ``model`` chooses the behaviour:
 ================  =================================================================================
 
 ``GET /calls`` returns how many requests each model id received; ``GET /last`` the last request's body.
-Run it with :class:`~routeyard.testing.mock_upstream.ServerThread`.
+Run it with :class:`~routeyard.testing.server_thread.ServerThread`.
 """
 
 from __future__ import annotations

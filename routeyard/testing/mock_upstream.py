@@ -40,8 +40,8 @@ stream in its first chunk's. With ``api_key``, the mock also checks the key like
 without ``Authorization: Bearer <api_key>`` gets HTTP 401 (and is still counted).
 
 ``GET /calls`` returns how many chat completions each model id received. :func:`create_upstream_app`
-builds the ASGI app; :class:`ServerThread` runs any ASGI app under uvicorn on 127.0.0.1 in a thread;
-:class:`RawServer` is an upstream that answers bytes of the test's choosing, HTTP or not.
+builds the ASGI app; run it with :class:`~routeyard.testing.server_thread.ServerThread` (or under uvicorn
+as a process, ``--factory``).
 """
 
 from __future__ import annotations
@@ -49,20 +49,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import socket
-import socketserver
-import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
-
-T = TypeVar("T")
 
 MEET_SECONDS = 5.0
 """How long a ``meet:`` call waits for its partner before it fails."""
@@ -308,120 +302,3 @@ async def _chunks(model: str, answer: str, body: dict[str, Any]) -> AsyncIterato
         raw_usage = model.removeprefix("usage:") if model.startswith("usage:") else json.dumps(usage)
         yield f"data: {_with_raw_usage({**base, 'choices': []}, raw_usage)}\n\n"
     yield "data: [DONE]\n\n"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class ServerThread:
-    """Runs an ASGI app under uvicorn on 127.0.0.1 in a daemon thread; a context manager.
-
-    ``with ServerThread(app) as server: server.url`` — entering waits until uvicorn has started (and
-    the app's lifespan start-up ran); leaving stops it.
-    """
-
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self._thread.start()
-        deadline = time.monotonic() + 30.0
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"server on port {self.port} did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10.0)
-
-    def run_on_loop(self, call: Callable[[], T], timeout: float = 10.0) -> T:
-        """``call()`` run on the server's event loop, where the app's own code runs (so nothing of the app
-        interleaves with it), and its result; waits at most ``timeout`` seconds."""
-
-        async def on_loop() -> T:
-            return call()
-
-        loop = self._server.servers[0].get_loop()  # the loop uvicorn's listening socket is served on
-        return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(timeout)
-
-
-class RawServer:
-    """A TCP server on 127.0.0.1 that reads each HTTP request and answers with ``parts``, bytes of the
-    test's choosing (``pause`` seconds apart), then closes the connection; a context manager like
-    :class:`ServerThread`. ``RawServer(b"\\x00junk")`` is an upstream that does not speak HTTP. With
-    ``hold``, it keeps each connection open after its parts until the server stops: ``RawServer(hold=True)``
-    is an upstream that accepts requests and never answers."""
-
-    def __init__(self, *parts: bytes, pause: float = 0.2, hold: bool = False) -> None:
-        self._parts, self._pause, self._hold = parts, pause, hold
-        self.connections = 0  # how many requests it read
-        self._counting = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def _handler(self) -> type[socketserver.BaseRequestHandler]:
-        raw = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                connection: socket.socket = self.request
-                connection.settimeout(5.0)
-                try:
-                    _read_request(connection)
-                    with raw._counting:
-                        raw.connections += 1
-                    for i, part in enumerate(raw._parts):
-                        if i:
-                            time.sleep(raw._pause)
-                        connection.sendall(part)
-                    if raw._hold:
-                        raw._stopping.wait()
-                    connection.shutdown(socket.SHUT_WR)
-                except OSError:  # the client gave up first
-                    pass
-
-        return Handler
-
-    def __enter__(self) -> RawServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _read_request(connection: socket.socket) -> None:
-    """Read one HTTP request with a ``content-length`` body (so that closing sends FIN, not RST)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        received = connection.recv(65536)
-        if not received:
-            return
-        data += received
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    while len(body) < length:
-        received = connection.recv(65536)
-        if not received:
-            return
-        body += received

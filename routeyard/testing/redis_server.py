@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 
 
 class RedisServer:

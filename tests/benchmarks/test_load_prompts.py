@@ -23,7 +23,7 @@ from benchmarks.wrk_load import run_load
 from routeyard.demo.config import SAMPLE_TABLE
 from routeyard.gateway.token_count import count_prompt_tokens
 from routeyard.predictor.routerbench_format import load_routerbench_table
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 
 TAG = re.compile(r"^(?:Request |\[)(\d+)\.(\d+)\.(\d+)(?::|\]) ")
 

@@ -21,7 +21,8 @@ from routeyard.judges.judge_training import score_table
 from routeyard.judges.kinds.learned import LearnedJudge
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.long_format import load_long_table
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
+from routeyard.testing.mock_upstream import create_upstream_app
+from routeyard.testing.server_thread import ServerThread
 
 CENT_PER_CALL = 1000.0  # $ per million input tokens: the mock's 10 prompt tokens cost $0.01
 

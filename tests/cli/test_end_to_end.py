@@ -26,7 +26,7 @@ from routeyard.predictor.artifact import load_artifact
 from routeyard.predictor.embedder import embedding_text
 from routeyard.predictor.embedder_choice import make_embedder
 from routeyard.predictor.long_format import load_long_table
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 
 BIG, SMALL = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
 

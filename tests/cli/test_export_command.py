@@ -12,8 +12,8 @@ from routeyard.evaluation.live_aiq import ExploredAnswer, LiveTally, live_summar
 from routeyard.gateway.redis_usage_log import RedisUsageLog, stream_fields
 from routeyard.gateway.usage import ExplorationRecord
 from routeyard.predictor.long_format import load_long_table
-from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
+from routeyard.testing.server_thread import free_port
 from tests.gateway.usage_records import answered, request_id
 
 PASSWORD = "s3cret-Pa55word"

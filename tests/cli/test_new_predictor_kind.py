@@ -15,7 +15,7 @@ from routeyard.demo.config import SAMPLE_TABLE
 from routeyard.gateway.settings import ConfigError, load_settings
 from routeyard.predictor.kinds import PREDICTOR_KINDS
 from routeyard.predictor.routerbench_format import load_routerbench_table
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 from tests.cli.toy_predictor import TOY_KIND
 
 FAST = ["--embedder", "hashing", "--no-cache"]  # a fast embedder: the test is about the kind, not the vectors

@@ -24,7 +24,8 @@ from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.routerbench_format import load_routerbench_table
 from routeyard.predictor.training import train_predictor
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app, free_port
+from routeyard.testing.mock_upstream import create_upstream_app
+from routeyard.testing.server_thread import ServerThread, free_port
 from tests.gateway.conftest import MATH, POEMS, routing_table
 
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from routeyard.cli.serve_command import is_loopback
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 from tests.cli.test_serve import _stop, _wait_until, _wait_until_ready, _worker_processes
 
 ROUTEYARD = Path(sys.executable).parent / "routeyard"

@@ -15,7 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 from tests.deploy.deploy_files import (
     compose,
     container_environment,

@@ -20,7 +20,8 @@ from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.outcome_table import OutcomeTable
 from routeyard.predictor.training import train_predictor
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app, free_port
+from routeyard.testing.mock_upstream import create_upstream_app
+from routeyard.testing.server_thread import ServerThread, free_port
 
 UPSTREAM_KEY = "sk-upstream-secret-4242"
 MATH = [f"What is {a} plus {b}? Answer with the sum of the numbers." for a in range(20) for b in (3, 7)]

@@ -17,7 +17,7 @@ from routeyard.gateway.app import create_app
 from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import GatewaySettings
 from routeyard.predictor.hashing_embedder import HashingEmbedder
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import MATH, UPSTREAM_KEY, gateway_settings, memory_log, start_gateway
 
 

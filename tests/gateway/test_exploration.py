@@ -17,8 +17,9 @@ from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import ConfigError, load_settings
 from routeyard.gateway.usage import ExplorationRecord
 from routeyard.predictor.long_format import load_long_table
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
+from routeyard.testing.mock_upstream import create_upstream_app
 from routeyard.testing.redis_server import RedisServer
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import MATH, gateway_settings, memory_log, redis_log, start_gateway
 
 SLOW_SECONDS = 2.0  # the other candidate's delay: far longer than the client's own request takes

@@ -15,7 +15,8 @@ from anthropic.types import MessageParam, TextBlock, ToolParam, ToolUseBlock
 
 from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.stream_relay import CLIENT_CLOSED
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
+from routeyard.testing.mock_upstream import create_upstream_app
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import MATH, POEMS, gateway_settings, memory_log, start_gateway
 
 LOOKUP: ToolParam = {

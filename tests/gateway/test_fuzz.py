@@ -40,7 +40,7 @@ from routeyard.cli.serve_worker import uvicorn_options
 from routeyard.gateway.app import create_app
 from routeyard.gateway.settings import load_settings
 from routeyard.predictor.hashing_embedder import HashingEmbedder
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 from tests.gateway.conftest import UPSTREAM_KEY, gateway_settings
 
 CLIENT_KEY = "sk-fuzz-client-5151"

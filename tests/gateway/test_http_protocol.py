@@ -22,7 +22,7 @@ import uvicorn
 from routeyard.gateway.app import create_app
 from routeyard.gateway.http_protocol import hardened_protocol
 from routeyard.gateway.settings import load_settings
-from routeyard.testing.mock_upstream import free_port
+from routeyard.testing.server_thread import free_port
 
 DEADLINE = 1.0  # seconds the headers may take
 KEEP_ALIVE = 4.0  # uvicorn's timeout_keep_alive in these tests (its default is 5)

@@ -27,7 +27,7 @@ from routeyard.predictor.artifact import save_artifact
 from routeyard.predictor.hashing_embedder import HashingEmbedder
 from routeyard.predictor.long_format import write_long_table
 from routeyard.predictor.training import train_predictor
-from routeyard.testing.mock_upstream import ServerThread, free_port
+from routeyard.testing.server_thread import ServerThread, free_port
 from tests.gateway.conftest import POEMS, UPSTREAM_KEY, gateway_settings, routing_table
 
 ADMIN_KEY = "admin-reload-key-31337"

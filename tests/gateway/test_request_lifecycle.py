@@ -24,7 +24,7 @@ from routeyard.gateway.internal_errors import InternalErrors
 from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import load_settings
 from routeyard.predictor.hashing_embedder import HashingEmbedder
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import MATH, gateway_settings, memory_log, start_gateway
 
 SECRET_PROMPT = "my card number is 4111-SECRET-PROMPT"

@@ -9,7 +9,8 @@ from routeyard.gateway.app import create_app
 from routeyard.gateway.runtime import STILL_LOADING, runtime_of
 from routeyard.gateway.settings import GatewaySettings, load_settings
 from routeyard.gateway.usage import InMemoryUsageLog
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
+from routeyard.testing.mock_upstream import create_upstream_app
+from routeyard.testing.server_thread import ServerThread
 
 
 def test_an_app_without_routers_is_ready_from_the_start():

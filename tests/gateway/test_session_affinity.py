@@ -12,8 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from routeyard.gateway.session_affinity import RedisAffinityStore
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
+from routeyard.testing.mock_upstream import create_upstream_app
 from routeyard.testing.redis_server import RedisServer
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import MATH, POEMS, gateway_settings, start_gateway
 
 MATH_TURN = MATH[0]  # the router sends arithmetic to cheap

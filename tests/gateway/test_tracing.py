@@ -28,7 +28,7 @@ from routeyard.gateway.runtime import runtime_of
 from routeyard.gateway.settings import load_settings
 from routeyard.gateway.tracing.request_spans import RequestSpans
 from routeyard.predictor.hashing_embedder import HashingEmbedder
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import (
     MATH,
     POEMS,

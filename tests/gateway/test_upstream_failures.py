@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from routeyard.testing.mock_upstream import RawServer
+from routeyard.testing.raw_server import RawServer
 from tests.gateway.conftest import POEMS, start_gateway
 
 NOT_HTTP = b"\x00\x01\x02 SSH-2.0-definitely not http\r\n\r\n"

@@ -7,7 +7,8 @@ import httpx
 import openai
 import pytest
 
-from routeyard.testing.mock_upstream import ServerThread, create_upstream_app
+from routeyard.testing.mock_upstream import create_upstream_app
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import UPSTREAM_KEY, start_gateway
 
 WRONG_KEY = "sk-wrong-upstream-key-7777"

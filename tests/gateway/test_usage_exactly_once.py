@@ -12,8 +12,8 @@ import pytest
 
 from routeyard.gateway.redis_usage_log import RedisUsageLog
 from routeyard.gateway.usage import Attempt, RouteRecord
-from routeyard.testing.mock_upstream import free_port
 from routeyard.testing.redis_server import RedisServer
+from routeyard.testing.server_thread import free_port
 from tests.gateway.conftest import MATH, POEMS, redis_log
 from tests.gateway.test_redis_usage_log import floats, gateway_on
 

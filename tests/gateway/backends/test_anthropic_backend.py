@@ -13,7 +13,7 @@ import pytest
 from routeyard.gateway.backends.kinds import BACKEND_KINDS
 from routeyard.gateway.backends.kinds.anthropic import AnthropicBackendConfig
 from routeyard.testing.mock_anthropic import USAGE, create_anthropic_app
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 from tests.gateway.conftest import MATH, POEMS, UPSTREAM_KEY, start_gateway
 
 PRICES = {

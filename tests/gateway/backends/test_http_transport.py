@@ -25,7 +25,7 @@ from routeyard.gateway.errors import (
     UpstreamTimeoutError,
 )
 from routeyard.gateway.wire import content_text
-from routeyard.testing.mock_upstream import ServerThread
+from routeyard.testing.server_thread import ServerThread
 
 TOKEN = "tok-service-secret-31337"
 WRONG_TOKEN = "tok-wrong-secret-0000"

@@ -14,7 +14,7 @@ import pytest
 
 from routeyard.gateway.backends.kinds.openai import OpenAiBackend
 from routeyard.gateway.runtime import runtime_of
-from routeyard.testing.mock_upstream import RawServer
+from routeyard.testing.raw_server import RawServer
 from tests.gateway.conftest import POEMS, start_gateway
 
 TRICKLE = "trickle:0.2"  # a space every 0.2 s: well inside the 1 s read timeout below
