@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
@@ -260,7 +260,7 @@ async def _decide(
     try:
         return await router.decide(request.prompt_turns(), options, set(catalog.backends)), router
     except EmbedderUnavailableError as exc:
-        return _embedder_failed(runtime, name, exc), None
+        return _embedder_failed(runtime, name, exc, options.exclude), None
     except NoBackendFitsError as exc:
         if needs is None or not unfit:
             raise
@@ -335,18 +335,21 @@ def _paced(router: Router | None) -> PacedRouter | None:
     return cast(PacedRouter, router) if callable(getattr(router, "observe_spend", None)) else None
 
 
-def _embedder_failed(runtime: GatewayRuntime, router: str, error: EmbedderUnavailableError) -> Decision:
+def _embedder_failed(
+    runtime: GatewayRuntime, router: str, error: EmbedderUnavailableError, exclude: Sequence[str]
+) -> Decision:
     """The decision when ``router`` could not embed the prompt: the configured
-    ``embedder_fallback_backend``; without one, the EmbedderUnavailableError (503) is raised on. Counted
-    and logged either way."""
+    ``embedder_fallback_backend``, unless the request excludes it (``exclude``: its own and the backends
+    that cannot serve it); without one it can use, the EmbedderUnavailableError (503) is raised on.
+    Counted and logged either way."""
     runtime.metrics.embedder_failures.inc()
     fallback = runtime.settings.embedder_fallback_backend
-    logger.error(
-        "router %s could not embed a prompt; %s", router, f"sent to {fallback}" if fallback else "503"
-    )
-    if fallback is None:
+    usable = fallback if fallback is not None and fallback not in exclude else None
+    outcome = f"sent to {usable}" if usable else f"503 ({fallback} excluded)" if fallback else "503"
+    logger.error("router %s could not embed a prompt; %s", router, outcome)
+    if usable is None:
         raise error
-    return Decision(router, None, (fallback,), (), 0.0)
+    return Decision(router, None, (usable,), (), 0.0)
 
 
 # 3. call

@@ -103,7 +103,7 @@ class GatewaySettings(BaseSettings):
     request_timeout_seconds: float = Field(default=600.0, gt=0.0)  # whole request; streams: first byte, gaps
     limit_concurrency: int | None = Field(default=1024, ge=1)  # requests in flight; beyond: 503
     max_messages: int = Field(default=2048, ge=1)
-    embedder_fallback_backend: str | None = None  # a prompt that cannot be embedded goes here (None: 503)
+    embedder_fallback_backend: str | None = None  # an unembeddable prompt goes here if it may (None: 503)
     # hot reload gated by replay (POST /admin/reload, SIGHUP; routeyard.gateway.policy_reload)
     reload_table: Path | None = None  # long outcome table both policies are replayed on (None: no reload)
     reload_tolerance: float = Field(default=0.0, ge=0.0)  # accept if AIQ_new ≥ AIQ_now − this, per router

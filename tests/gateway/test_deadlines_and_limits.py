@@ -192,3 +192,29 @@ def test_a_prompt_that_cannot_be_embedded_is_a_503_or_goes_to_the_fallback(
     else:
         assert answer.status_code == 200 and answer.json()["model"] == "cheap"
     assert "routeyard_embedder_failures_total 1.0" in metrics
+
+
+def test_the_embedder_fallback_is_not_used_for_a_request_it_cannot_serve(
+    upstream, artifact, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("UPSTREAM_KEY", UPSTREAM_KEY)
+    config = gateway_settings(upstream.url, artifact, embedder_fallback_backend="cheap")
+    for backend in config["backends"]:
+        if backend["name"] == "cheap":
+            backend["capabilities"] = {"tools": False}
+    app = create_app(GatewaySettings(**config), embedder=PoisonedEmbedder())
+    tool = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+    poisoned = [{"role": "user", "content": "POISON " + MATH[1]}]
+    with ServerThread(app) as server:
+        deadline = time.monotonic() + 30
+        while not runtime_of(app).ready and time.monotonic() < deadline:
+            time.sleep(0.02)
+        url = server.url + "/v1/chat/completions"
+        with_tools = httpx.post(url, json={"model": "router-knn", "messages": poisoned, "tools": [tool]})
+        excluded = httpx.post(
+            url, json={"model": "router-knn", "messages": poisoned, "routing": {"exclude": ["cheap"]}}
+        )
+        plain = httpx.post(url, json={"model": "router-knn", "messages": poisoned})
+    for refused in (with_tools, excluded):  # the fallback cannot take it: the embedder's 503, as without one
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "embedder_unavailable"
+    assert plain.status_code == 200 and plain.json()["model"] == "cheap"
