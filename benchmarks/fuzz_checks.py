@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.fuzz_probes import Probe
+from benchmarks.fuzz_probe import Probe
 from benchmarks.fuzz_sender import Answer
 
 UPSTREAM_STATUSES = frozenset({502, 503, 504})

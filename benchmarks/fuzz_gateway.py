@@ -2,11 +2,12 @@
 
 Sends ``--requests`` generated requests (default 2,000: schemathesis over the gateway's OpenAPI document,
 ``/openapi.json`` completed with the chat, feedback and admin key bodies, and more families drawn by
-Hypothesis; ``benchmarks/fuzz_probes.py``, ``benchmarks/fuzz_schema.py``) and then the fixed malformed
-set (bad UTF-8, truncated JSON, 5 MB and 10,000-deep bodies, header abuse, raw-socket framing attacks,
-bodies that break off, a 16 MiB header) to ``routeyard serve`` in its own process, over a real mock
-upstream on loopback. The gateway takes client keys, an admin key and virtual keys; some of its backends
-fail as documented (HTTP 500, refused, garbage, a timeout, 429: 502, 503 and 504 are expected of them).
+Hypothesis; ``benchmarks/fuzz_generated_probes.py``, ``benchmarks/fuzz_schema.py``) and then the fixed
+malformed set (``benchmarks/fuzz_malformed_probes.py``: bad UTF-8, truncated JSON, 5 MB and 10,000-deep
+bodies, header abuse, raw-socket framing attacks, bodies that break off, a 16 MiB header) to
+``routeyard serve`` in its own process, over a real mock upstream on loopback. The gateway takes client
+keys, an admin key and virtual keys; some of its backends fail as documented (HTTP 500, refused, garbage,
+a timeout, 429: 502, 503 and 504 are expected of them).
 
 Expected: no 5xx but the documented upstream ones, every error OpenAI-shaped, no secret in an answer or
 in the log, no internal error logged, the 16 MiB header and 5 MB bodies refused, and the server alive
@@ -37,7 +38,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from benchmarks.fuzz_checks import PARSER_PLAIN_400, Tally, log_problems
-from benchmarks.fuzz_probes import FuzzTarget, Probe, generated_probes, malformed_probes
+from benchmarks.fuzz_generated_probes import generated_probes
+from benchmarks.fuzz_malformed_probes import malformed_probes
+from benchmarks.fuzz_probe import FuzzTarget, Probe
 from benchmarks.fuzz_schema import completed_openapi, operations_of, schema_probes, sdk_chat_probes
 from benchmarks.fuzz_sender import Sender
 from benchmarks.local_servers import running

@@ -1,5 +1,5 @@
 """The gateway fuzzer's schema side: the OpenAPI document it works from, and schemathesis's requests
-from it as probes (``benchmarks/fuzz_probes.py``).
+from it as probes (``benchmarks/fuzz_probe.py``).
 
 FastAPI's ``/openapi.json`` lists the gateway's endpoints but not the chat route (a plain Starlette
 route) nor any body read from the raw request. :func:`completed_openapi` adds them from the pydantic
@@ -9,7 +9,7 @@ models that parse them: ``POST /v1/chat/completions`` (``ChatCompletionRequest``
 
 :func:`schema_probes` draws, for every operation, schemathesis's positive cases (valid by the schema)
 and, where the operation has a body, its negative ones (wrong types, missing fields, not JSON at all),
-each with credentials of :func:`~benchmarks.fuzz_probes.credentials`. Valid chat completions, with
+each with credentials of :func:`~benchmarks.fuzz_generated_probes.credentials`. Valid chat completions, with
 ``model`` set to one the gateway serves, go through the openai SDK: :func:`sdk_chat_probes`.
 """
 
@@ -28,15 +28,8 @@ from schemathesis import GenerationMode
 from schemathesis.core import NotSet
 from schemathesis.core.result import Err
 
-from benchmarks.fuzz_probes import (
-    CHAT_PATH,
-    FEEDBACK_PATH,
-    JSON,
-    FuzzTarget,
-    Probe,
-    credentials,
-    sdk_arguments,
-)
+from benchmarks.fuzz_generated_probes import credentials
+from benchmarks.fuzz_probe import CHAT_PATH, FEEDBACK_PATH, JSON, FuzzTarget, Probe, sdk_arguments
 from routeyard.gateway.keys.virtual_key import KeyLimits
 from routeyard.gateway.operations import Feedback
 from routeyard.gateway.wire import ChatCompletionRequest

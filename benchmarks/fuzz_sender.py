@@ -1,4 +1,4 @@
-"""How the gateway fuzzer sends a probe (``benchmarks/fuzz_probes.py``) and reads what came back.
+"""How the gateway fuzzer sends a probe (``benchmarks/fuzz_probe.py``) and reads what came back.
 
 A probe with an SDK request goes through the official openai SDK (``with_streaming_response``: the
 status and the bytes of the body, a stream's too, whatever the status); a raw one as bytes on a socket;
@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import openai
 
-from benchmarks.fuzz_probes import FuzzTarget, Probe
+from benchmarks.fuzz_probe import FuzzTarget, Probe
 
 ANSWER_SECONDS = 60.0
 """How long an answer may take (the slowest fuzzed backend times out after a fraction of that)."""

@@ -2,7 +2,7 @@
 
 :func:`drive_traffic` runs ``concurrency`` clients, each drawing actions by :data:`ACTION_MIX` (unique
 prompts, ``benchmarks/load_prompts.py``) until a deadline or a request count; every answer is noted in
-a :class:`Tally` (statuses, the request ids answered, refusals, errors) that ``soak_gateway`` checks
+a :class:`Tally` (statuses, the request ids answered, refusals, errors) that ``soak_measures`` checks
 against the usage log.
 """
 

@@ -8,7 +8,8 @@ Expected of every answer: a status under 500 or a documented upstream one (502, 
 every error OpenAI-shaped, no secret in an answer or in the log, no internal error logged, and
 ``/healthz`` still answering.
 ``benchmarks/fuzz_gateway.py`` runs the same at full count. The probes and checks are in
-``benchmarks/fuzz_probes.py``, ``fuzz_schema.py``, ``fuzz_sender.py`` and ``fuzz_checks.py``.
+``benchmarks/fuzz_probe.py``, ``fuzz_generated_probes.py``, ``fuzz_malformed_probes.py``, ``fuzz_schema.py``,
+``fuzz_sender.py`` and ``fuzz_checks.py``.
 """
 
 import contextlib
@@ -24,16 +25,15 @@ import yaml
 
 from benchmarks.fuzz_checks import Tally, log_problems
 from benchmarks.fuzz_gateway import is_alive, openapi_document, send_generated
-from benchmarks.fuzz_probes import (
-    FuzzTarget,
-    Probe,
+from benchmarks.fuzz_generated_probes import generated_probes
+from benchmarks.fuzz_malformed_probes import (
     bad_body_probes,
     broken_body_probes,
     framing_probes,
-    generated_probes,
     header_abuse_probes,
     oversized_header_probes,
 )
+from benchmarks.fuzz_probe import FuzzTarget, Probe
 from benchmarks.fuzz_schema import schema_probes, sdk_chat_probes
 from benchmarks.fuzz_sender import Sender
 from routeyard.cli.serve_worker import uvicorn_options

@@ -1,24 +1,5 @@
-"""What the gateway fuzzer sends: requests generated from the gateway's schemas, and a fixed set of
-malformed ones (issue 15). How they are sent is ``benchmarks/fuzz_sender.py``, how answers are judged
-``benchmarks/fuzz_checks.py``; ``benchmarks/fuzz_gateway.py`` runs them all at full count and
-``tests/gateway/test_fuzz.py`` at a bounded one.
-
-Generated, as Hypothesis strategies (:func:`generated_probes`), in families:
-
-===================  ===================================================================================
-``chat-sdk``         a chat completion valid by ``ChatCompletionRequest``'s schema, naming a model the
-                     gateway serves, sent by the official openai SDK: most reach the mock upstream and
-                     get 200, those naming a failing backend one of the documented 502/503/504
-``schema``           schemathesis's valid requests for every operation of the gateway's OpenAPI document
-                     (``benchmarks/fuzz_schema.py``: ``/openapi.json`` plus the chat, feedback and admin
-                     key bodies), any credentials
-``schema-negative``  schemathesis's invalid ones for every operation with a body: wrong types, missing
-                     fields, bytes that are not JSON
-``elsewhere``        any method on an unknown path, or on a served one
-``headers``          a valid chat completion with up to 12 headers of any name and value, odd
-                     credentials and content types
-``junk``             any bytes, declared JSON, to the chat, feedback and admin paths
-===================  ===================================================================================
+"""The gateway fuzzer's fixed set of malformed probes (``benchmarks/fuzz_probe.py``; the generated ones
+are ``benchmarks/fuzz_generated_probes.py``).
 
 Fixed (:func:`malformed_probes`), in five groups: :func:`bad_body_probes` (bad UTF-8, truncated JSON,
 lone surrogates, ``NaN``, duplicate keys, 5 MB bodies declared and chunked, 10,000-deep nesting, to the
@@ -32,215 +13,15 @@ sockets, what httpx refuses to send: duplicate ``content-length``, ``content-len
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-from hypothesis import strategies as st
+from benchmarks.fuzz_probe import CHAT_PATH, FEEDBACK_PATH, JSON, FuzzTarget, Probe, encoded, hello_chat
 
-CHAT_PATH = "/v1/chat/completions"
-FEEDBACK_PATH = "/v1/feedback"
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-SDK_FIELDS = ("model", "messages", "stream", "max_tokens", "max_completion_tokens", "n")
-"""The chat fields passed to the SDK's ``create`` by name; every other field goes in ``extra_body``."""
 BIG_BODY_BYTES = 5_000_000
 DEEP_NESTING = 10_000
 OVERSIZED_HEADER_BYTES = 16 * 1024 * 1024
-JSON = "application/json"
-
-
-@dataclass(frozen=True)
-class FuzzTarget:
-    """A running gateway and what the fuzzer may know about it.
-
-    Attributes:
-        url: ``http://host:port`` of the gateway (no ``/v1``).
-        client_key: the Bearer token the API takes (None: the gateway authenticates no client).
-        admin_key: the admin endpoints' key (None: none configured).
-        answering_models: models served that answer (echo backends, routers over them).
-        failing_models: models served whose upstream fails as documented (502, 503, 504).
-        secrets: strings no answer may contain (upstream keys, the client and admin keys).
-    """
-
-    url: str
-    client_key: str | None
-    admin_key: str | None
-    answering_models: tuple[str, ...]
-    failing_models: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        parts = urlsplit(self.url)
-        return parts.hostname or "127.0.0.1", parts.port or 80
-
-    def placeholders(self) -> dict[str, str]:
-        """What stands for each secret in a reproducer: ``<client key>``, ``<admin key>``,
-        ``<secret N>``."""
-        named = {self.client_key: "<client key>", self.admin_key: "<admin key>"}
-        return {secret: named.get(secret) or f"<secret {i}>" for i, secret in enumerate(self.secrets)}
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One request to send.
-
-    ``raw`` (bytes sent as-is on a socket) wins over everything else; else ``sdk_request`` (the keyword
-    arguments of the openai SDK's ``chat.completions.create``); else ``method``, ``path``, ``headers``
-    and ``body`` go through httpx (``chunked``: the body is streamed without a ``content-length``).
-    A probe with ``answer_expected`` False leaves before the gateway could answer; one with
-    ``must_refuse`` is past any sane limit, and an answer under 400 to it is a problem.
-    """
-
-    family: str
-    method: str = "POST"
-    path: str = CHAT_PATH
-    headers: tuple[tuple[str, str | bytes], ...] = ()
-    body: bytes = b""
-    chunked: bool = False
-    sdk_request: Mapping[str, Any] | None = field(default=None, compare=False)
-    raw: bytes | None = None
-    answer_expected: bool = True
-    must_refuse: bool = False
-
-    def describe(self, secrets: Mapping[str, str] | None = None) -> str:
-        """The request as a short reproducer: each secret in ``secrets`` (value → placeholder) masked, a
-        long body cut (its length given)."""
-        if self.raw is not None:
-            text = _cut(self.raw)
-        elif self.sdk_request is not None:
-            text = f"openai SDK chat.completions.create(**{dict(self.sdk_request)!r})"
-        else:
-            headers = "".join(f"\n{name}: {_cut(_as_bytes(value), 200)}" for name, value in self.headers)
-            chunked = " (chunked)" if self.chunked else ""
-            text = f"{self.method} {self.path}{headers}\n\n{_cut(self.body)}{chunked}"
-        for secret, placeholder in (secrets or {}).items():
-            text = text.replace(secret, placeholder)
-        return f"[{self.family}] {text}"
-
-
-def _as_bytes(value: str | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("latin-1", "replace")
-
-
-def _cut(data: bytes, limit: int = 400) -> str:
-    shown = repr(data[:limit])[2:-1]
-    return shown if len(data) <= limit else f"{shown}… ({len(data):,} bytes)"
-
-
-def sdk_arguments(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of the openai SDK's ``chat.completions.create`` that send ``body``."""
-    arguments = {name: body[name] for name in SDK_FIELDS if name in body}
-    extra = {name: value for name, value in body.items() if name not in SDK_FIELDS}
-    return {**arguments, "extra_body": extra} if extra else arguments
-
-
-def encoded(value: Any) -> bytes:
-    """``value`` as JSON bytes."""
-    return json.dumps(value).encode("utf-8")
-
-
-# ---- headers ------------------------------------------------------------------------------------
-
-_PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
-_TOKENS = st.from_regex(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,24}", fullmatch=True)
-_RESERVED = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "expect"})
-header_pairs = st.lists(
-    st.tuples(
-        _TOKENS.filter(lambda name: name.lower() not in _RESERVED),
-        st.text(_PRINTABLE, max_size=120).map(str.strip),
-    ),
-    max_size=12,
-)
-"""Headers of any token name and printable value, none that changes how the message is framed."""
-content_types: st.SearchStrategy[str] = st.sampled_from(
-    [JSON] * 8
-    + [
-        "application/json; charset=utf-8",
-        "APPLICATION/JSON",
-        "application/json; charset=latin-1",
-        "application/json;;;",
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "multipart/form-data; boundary=x",
-        "application/jsonx",
-        "",
-    ]
-)
-
-
-ADMIN_PATHS = ("/admin", "/v1/stats", "/dashboard", "/metrics")
-"""Paths (prefixes) that take the admin key rather than a client key."""
-
-
-def credentials(target: FuzzTarget, path: str = CHAT_PATH) -> st.SearchStrategy[tuple[tuple[str, str], ...]]:
-    """Authorization headers for ``path``: about half the time the key it takes (the admin key on
-    :data:`ADMIN_PATHS`, else the client key), else the other key, none, wrong ones, odd forms."""
-    client = target.client_key or "sk-none"
-    admin = target.admin_key or "sk-no-admin-key"
-    key, other = (admin, client) if path.startswith(ADMIN_PATHS) else (client, admin)
-    choices: list[list[tuple[str, str]]] = [[("authorization", f"Bearer {key}")]] * 7 + [
-        [("authorization", f"Bearer {other}")],
-        [("authorization", f"Basic {_basic(admin)}")],
-        [],
-        [("authorization", "Bearer sk-wrong-key")],
-        [("authorization", "Bearer")],
-        [("authorization", f"bearer  {key}")],
-        [("authorization", f"Token {key}")],
-        [("authorization", f"Bearer {key}"), ("authorization", "Bearer sk-wrong-key")],
-    ]
-    return st.sampled_from([tuple(choice) for choice in choices])
-
-
-def _basic(password: str) -> str:
-    return base64.b64encode(f"admin:{password}".encode()).decode()
-
-
-# ---- generated probes ---------------------------------------------------------------------------
-
-
-def generated_probes(
-    target: FuzzTarget, sdk_chats: st.SearchStrategy[Probe], schema_requests: st.SearchStrategy[Probe]
-) -> st.SearchStrategy[Probe]:
-    """Every family of generated probe (see the module docstring): ``sdk_chats`` three times in ten,
-    ``schema_requests`` (``benchmarks/fuzz_schema.py``) four, each other family one. (A family is
-    drawn first: ``st.one_of`` would flatten the schema's many operations into as many branches.)"""
-    families = [sdk_chats] * 3 + [schema_requests] * 4
-    families += [elsewhere_probes(target), header_probes(target), junk_probes(target)]
-    return st.sampled_from(families).flatmap(lambda family: family)
-
-
-@st.composite
-def elsewhere_probes(draw: st.DrawFn, target: FuzzTarget) -> Probe:
-    """Any method on a path nothing serves, or on a served one."""
-    segments = draw(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4))
-    prefix = draw(st.sampled_from(["", "/v1", "/admin", "/v1/chat", "/admin/keys"]))
-    path = prefix + "/" + "/".join(quote(segment, safe="") for segment in segments)
-    path = draw(st.sampled_from([path, path, CHAT_PATH, FEEDBACK_PATH, "/v1/models", "/admin/keys"]))
-    return Probe("elsewhere", draw(st.sampled_from(METHODS)), path, draw(credentials(target, path)))
-
-
-@st.composite
-def header_probes(draw: st.DrawFn, target: FuzzTarget) -> Probe:
-    """A valid chat completion with up to 12 headers of any name and value besides its own, declared
-    in any content type (JSON most often)."""
-    headers = (*draw(credentials(target)), ("content-type", draw(content_types)), *draw(header_pairs))
-    return Probe("headers", "POST", CHAT_PATH, headers, encoded(_hello(target)))
-
-
-@st.composite
-def junk_probes(draw: st.DrawFn, target: FuzzTarget) -> Probe:
-    """Any bytes, declared JSON, to the chat, feedback or admin path."""
-    path = draw(st.sampled_from([CHAT_PATH, FEEDBACK_PATH, "/admin/keys"]))
-    headers = (*draw(credentials(target, path)), ("content-type", JSON))
-    return Probe("junk", "POST", path, headers, draw(st.binary(max_size=300)))
-
-
-# ---- the fixed malformed set ---------------------------------------------------------------------
 
 
 def malformed_probes(target: FuzzTarget) -> list[Probe]:
@@ -275,12 +56,8 @@ def _valid_body(target: FuzzTarget, path: str) -> bytes:
     if path == FEEDBACK_PATH:
         return encoded({"request_id": "req_" + "0" * 32, "quality": 0.5})
     if path == CHAT_PATH:
-        return encoded(_hello(target))
+        return encoded(hello_chat(target))
     return encoded({"name": "fuzz"})
-
-
-def _hello(target: FuzzTarget) -> dict[str, Any]:
-    return {"model": target.answering_models[0], "messages": [{"role": "user", "content": "hi"}]}
 
 
 def _bad_bodies(path: str, auth: tuple[tuple[str, str], ...], valid: bytes) -> list[Probe]:
@@ -317,7 +94,7 @@ def _wrong_types(target: FuzzTarget) -> list[Probe]:
     headers = (*_door_paths(target)[0][1], ("content-type", JSON))
     wrong = [None, True, 0, -1, 2**64, 1.5, "", "x", [], [1], {}, {"a": 1}]
     body = {
-        **_hello(target),
+        **hello_chat(target),
         "stream": False,
         "routing": {"willingness_to_pay": 1.0},
         "max_tokens": 5,
@@ -352,7 +129,7 @@ def header_abuse_probes(target: FuzzTarget) -> list[Probe]:
     """Valid chat completions with huge, many, repeated or odd headers, as httpx sends them (family
     ``header-abuse``)."""
     key = target.client_key or "sk-none"
-    body = encoded(_hello(target))
+    body = encoded(hello_chat(target))
     auth = ("authorization", f"Bearer {key}")
     cases: list[tuple[tuple[str, str | bytes], ...]] = [
         (auth, ("content-type", JSON), ("x-fuzz", "a" * 1_000_000)),
@@ -376,7 +153,7 @@ def framing_probes(target: FuzzTarget) -> list[Probe]:
     """What httpx refuses to send, as bytes on a socket (family ``raw``): framing conflicts, broken
     chunks, header bytes that are not ASCII, bad request lines, other protocols."""
     post = _raw_post(target)
-    body = encoded(_hello(target))
+    body = encoded(hello_chat(target))
     length = b"Content-Length: %d\r\n" % len(body)
     chunked = b"Transfer-Encoding: chunked\r\n"
     chunks = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
@@ -428,7 +205,7 @@ def broken_body_probes(target: FuzzTarget) -> list[Probe]:
     after the app has started reading, and clients that declare more than they send and then leave
     (nobody to answer those)."""
     post = _raw_post(target)
-    body = encoded(_hello(target))
+    body = encoded(hello_chat(target))
     chunked = b"Transfer-Encoding: chunked\r\n"
     return [
         Probe("raw-broken", raw=post(chunked, b"zz\r\n" + body + b"\r\n0\r\n\r\n")),
@@ -441,7 +218,7 @@ def broken_body_probes(target: FuzzTarget) -> list[Probe]:
 def oversized_header_probes(target: FuzzTarget) -> list[Probe]:
     """A chat request with a header of :data:`OVERSIZED_HEADER_BYTES` (family ``raw-oversized``): past
     any sane limit (h11's default is 16 KiB, nginx's 32 KiB), it must be refused, not parsed."""
-    body = encoded(_hello(target))
+    body = encoded(hello_chat(target))
     headers = b"X-Fuzz: " + b"a" * OVERSIZED_HEADER_BYTES + b"\r\nContent-Length: %d\r\n" % len(body)
     return [Probe("raw-oversized", raw=_raw_post(target)(headers, body), must_refuse=True)]
 
