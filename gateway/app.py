@@ -71,6 +71,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("routeyard.gateway")
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # answered also when limit_concurrency is reached
+GC_THRESHOLDS = (20_000, 10, 10)
+"""The collector's thresholds while serving (CPython's default: 700, 10, 10). A request allocates
+hundreds of container objects; at 700, collections ran every request or two and promoted the objects of
+the requests in flight, so a full collection followed every ≈ 0.6 s: ≈ 120 µs of a passthrough
+request's ≈ 1 ms of CPU went to the collector, ≈ 20 µs at these (``benchmarks/RESULTS.md``, issue 18)."""
 
 
 def create_app(
@@ -189,6 +194,7 @@ async def _serving(
             await runtime.live_aiq.start()
         if isinstance(runtime.timeline, RedisRequestTimeline):
             await runtime.timeline.start()
+        gc.set_threshold(*GC_THRESHOLDS)
         gc.freeze()  # again once the routers load (see _load_routers)
         if runtime.reloader is not None:
             runtime.reloader.bind(asyncio.get_running_loop())  # SIGHUP schedules its reload here
