@@ -150,7 +150,7 @@ async def _serve(
         runtime.metrics.watch_pacing(paced)
     if key is not None:
         decision = await _reserve(request, runtime, decision, router, trace, key)
-    walker = router if isinstance(router, WalkingRouter) else None
+    walker = _walker(router)
     if (hit := await _cached(request, runtime, trace)) is not None:
         return _answer(request, runtime, decision, trace, _settle_cached(hit), logged_usage=Usage(0, 0))
     if router is not None and runtime.affinity is not None:
@@ -328,6 +328,13 @@ async def _pin(
         backends = runtime.catalog.backends
         pinned = replace(pinned, ranked=tuple(b for b in pinned.ranked if b in backends))
     return pinned, None
+
+
+def _walker(router: Router | None) -> WalkingRouter | None:
+    """``router`` when it is a :class:`WalkingRouter` (it has ``walk``: a cascade or plan router), else
+    None. Duck-typed: ``isinstance`` against the runtime-checkable protocol cost ≈ 2 % of a passthrough
+    request's CPU (py-spy)."""
+    return cast(WalkingRouter, router) if callable(getattr(router, "walk", None)) else None
 
 
 def _paced(router: Router | None) -> PacedRouter | None:
