@@ -351,12 +351,13 @@ def _embedder_failed(
     Counted and logged either way."""
     runtime.metrics.embedder_failures.inc()
     fallback = runtime.settings.embedder_fallback_backend
-    usable = fallback if fallback is not None and fallback not in exclude else None
-    outcome = f"sent to {usable}" if usable else f"503 ({fallback} excluded)" if fallback else "503"
-    logger.error("router %s could not embed a prompt; %s", router, outcome)
-    if usable is None:
+    if fallback is None or fallback in exclude:
+        logger.error(
+            "router %s could not embed a prompt; 503%s", router, f" ({fallback} excluded)" if fallback else ""
+        )
         raise error
-    return Decision(router, None, (usable,), (), 0.0)
+    logger.error("router %s could not embed a prompt; sent to %s", router, fallback)
+    return Decision(router, None, (fallback,), (), 0.0)
 
 
 # 3. call

@@ -23,7 +23,6 @@ not Redis Cluster.
 
 from __future__ import annotations
 
-import logging
 import math
 
 import numpy as np
@@ -35,8 +34,6 @@ from routeyard.arrays import Vectors
 from routeyard.gateway.outage_log import OutageLog
 from routeyard.gateway.response_cache.store import CachedAnswer, check_indexing, decode_answer, entry_bytes
 from routeyard.gateway.response_cache.vector_index import VectorIndex, unit_vector
-
-logger = logging.getLogger("routeyard.gateway")
 
 _CANDIDATES = 8  # best matches fetched at once by RedisResponseCache.nearest
 _PAGE = 1000  # stream items read per XRANGE
